@@ -1,0 +1,82 @@
+// Configuration comes from the environment only, read and validated once at start.
+// A bad value stops start-up with one line naming the variable (ConfigError).
+import { resolve } from 'node:path';
+
+export class ConfigError extends Error {
+  constructor(public readonly variable: string, reason: string) {
+    super(`Invalid configuration: ${variable} ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface GatewayConfig {
+  port: number;
+  host: string;
+  /** PostgreSQL connection string; when absent the embedded PGlite store under dataDir is used. */
+  databaseUrl?: string;
+  dataDir: string;
+  redisUrl: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Public base URL of the gateway (no trailing slash), used in links and Location headers. */
+  baseUrl: string;
+  /** Largest accepted request body, in bytes. */
+  maxBodyBytes: number;
+  /** Largest page a search returns, whatever `_count` asks. */
+  maxPageSize: number;
+  defaultPageSize: number;
+  partnersFile: string;
+  gatewayKeysFile?: string;
+  policyFile: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(env: NodeJS.ProcessEnv, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+/** Reads and validates the gateway configuration. Pure: pass `process.env` at the edge. */
+export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST || '0.0.0.0';
+  const logLevel = (env.LOG_LEVEL || 'info') as GatewayConfig['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
+  }
+  const baseUrl = (url(env, 'BASE_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  return {
+    port,
+    host,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: resolve(env.DATA_DIR || './data'),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']) ?? 'redis://127.0.0.1:6379',
+    logLevel,
+    baseUrl,
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPageSize: int(env, 'MAX_PAGE_SIZE', 1000, 1, 10000),
+    defaultPageSize: int(env, 'DEFAULT_PAGE_SIZE', 50, 1, 10000),
+    partnersFile: resolve(env.PARTNERS_FILE || 'config/partners.json'),
+    gatewayKeysFile: env.GATEWAY_KEYS_FILE ? resolve(env.GATEWAY_KEYS_FILE) : undefined,
+    policyFile: resolve(env.POLICY_FILE || 'config/policy.json'),
+  };
+}
