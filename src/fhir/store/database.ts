@@ -1,0 +1,115 @@
+// One SQL dialect (PostgreSQL) over two engines: a pg Pool when DATABASE_URL is set, or the
+// embedded PGlite (PostgreSQL compiled to WASM) persisted under DATA_DIR. Everything above this
+// file sees only `Sql` and `Database`.
+import { mkdirSync } from 'node:fs';
+import pg from 'pg';
+
+export interface QueryResult<T> {
+  rows: T[];
+}
+
+/** Something that runs parameterised SQL: the database itself or an open transaction. */
+export interface Sql {
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<T>>;
+  /** Runs several statements without parameters (migrations). */
+  exec(text: string): Promise<void>;
+}
+
+export interface Database extends Sql {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Schema to use (created if missing): lets parallel test suites share one server. */
+  schema?: string;
+  max?: number;
+}
+
+export async function openPostgres(opts: PostgresOptions): Promise<Database> {
+  const schema = opts.schema;
+  if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`Invalid schema name: ${schema}`);
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 10,
+    // Every connection of the pool starts in the schema, before any query of ours.
+    options: schema ? `-c search_path=${schema}` : undefined,
+  });
+  // Errors on idle clients (e.g. a server restart) must not crash the process.
+  pool.on('error', () => undefined);
+  if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  const run = async <T>(text: string, params?: unknown[]): Promise<QueryResult<T>> => {
+    const r = await pool.query(text, params as unknown[]);
+    return { rows: r.rows as T[] };
+  };
+  return {
+    kind: 'postgres',
+    query: run,
+    exec: async (text) => {
+      await pool.query(text);
+    },
+    async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const tx: Sql = {
+          query: async <R>(text: string, params?: unknown[]) => {
+            const r = await client.query(text, params as unknown[]);
+            return { rows: r.rows as R[] };
+          },
+          exec: async (text: string) => {
+            await client.query(text);
+          },
+        };
+        const result = await fn(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+export interface PgliteOptions {
+  /** Folder for the data files; undefined keeps everything in memory (tests). */
+  dataDir?: string;
+}
+
+export async function openPglite(opts: PgliteOptions): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const db = opts.dataDir ? await PGlite.create(opts.dataDir) : await PGlite.create();
+  // PGlite is one connection: a transaction holds it, so queries from outside the transaction
+  // wait for it (PGlite queues them). Nested use of `db` inside `fn` would deadlock: callers use tx.
+  return {
+    kind: 'pglite',
+    query: async <T>(text: string, params?: unknown[]) => {
+      const r = await db.query<T>(text, params as unknown[]);
+      return { rows: r.rows };
+    },
+    exec: async (text) => {
+      await db.exec(text);
+    },
+    transaction: <T>(fn: (tx: Sql) => Promise<T>) =>
+      db.transaction(async (t) =>
+        fn({
+          query: async <R>(text: string, params?: unknown[]) => {
+            const r = await t.query<R>(text, params as unknown[]);
+            return { rows: r.rows };
+          },
+          exec: async (text: string) => {
+            await t.exec(text);
+          },
+        }),
+      ),
+    close: () => db.close(),
+  };
+}

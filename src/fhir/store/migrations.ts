@@ -1,0 +1,94 @@
+// The schema, as an ordered list of migrations applied at start. Never edit a released
+// migration: add a new one. Both engines (PostgreSQL, PGlite) run the same SQL.
+import type { Database } from './database.js';
+
+const MIGRATIONS: { id: number; name: string; sql: string }[] = [
+  {
+    id: 1,
+    name: 'resources, history and search index',
+    sql: `
+      -- Current version of every resource. content holds the full JSON including meta, so a
+      -- read can send the stored text as it is.
+      CREATE TABLE resource (
+        resource_type text NOT NULL,
+        id text NOT NULL,
+        version_id bigint NOT NULL,
+        last_updated timestamptz NOT NULL,
+        deleted boolean NOT NULL DEFAULT false,
+        content jsonb,
+        PRIMARY KEY (resource_type, id)
+      );
+      CREATE INDEX resource_last_updated ON resource (resource_type, last_updated, id);
+
+      CREATE TABLE resource_history (
+        resource_type text NOT NULL,
+        id text NOT NULL,
+        version_id bigint NOT NULL,
+        last_updated timestamptz NOT NULL,
+        deleted boolean NOT NULL DEFAULT false,
+        content jsonb,
+        PRIMARY KEY (resource_type, id, version_id)
+      );
+
+      -- Search index rows, extracted at write time from the R4 SearchParameter expressions.
+      CREATE TABLE idx_token (
+        resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        system text, code text
+      );
+      CREATE INDEX idx_token_lookup ON idx_token (resource_type, param, code, system);
+      CREATE INDEX idx_token_owner ON idx_token (resource_type, id);
+
+      CREATE TABLE idx_string (
+        resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        norm text NOT NULL, exact text NOT NULL
+      );
+      CREATE INDEX idx_string_lookup ON idx_string (resource_type, param, norm text_pattern_ops);
+      CREATE INDEX idx_string_owner ON idx_string (resource_type, id);
+
+      CREATE TABLE idx_date (
+        resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        low timestamptz, high timestamptz
+      );
+      CREATE INDEX idx_date_lookup ON idx_date (resource_type, param, low, high);
+      CREATE INDEX idx_date_owner ON idx_date (resource_type, id);
+
+      CREATE TABLE idx_reference (
+        resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        target_type text, target_id text, target_version text, url text
+      );
+      CREATE INDEX idx_reference_lookup ON idx_reference (resource_type, param, target_id, target_type);
+      CREATE INDEX idx_reference_target ON idx_reference (target_type, target_id);
+      CREATE INDEX idx_reference_owner ON idx_reference (resource_type, id);
+
+      CREATE TABLE idx_number (
+        resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        value numeric, system text, code text
+      );
+      CREATE INDEX idx_number_lookup ON idx_number (resource_type, param, value);
+      CREATE INDEX idx_number_owner ON idx_number (resource_type, id);
+
+      CREATE TABLE idx_uri (
+        resource_type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        value text NOT NULL
+      );
+      CREATE INDEX idx_uri_lookup ON idx_uri (resource_type, param, value);
+      CREATE INDEX idx_uri_owner ON idx_uri (resource_type, id);
+    `,
+  },
+];
+
+export async function migrate(db: Database): Promise<void> {
+  await db.query(`CREATE TABLE IF NOT EXISTS schema_migration (
+    id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+  // One transaction per migration; an advisory lock keeps two gateway processes starting
+  // together against one PostgreSQL from applying the same migration twice.
+  for (const m of MIGRATIONS) {
+    await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(7411)');
+      const done = await tx.query('SELECT 1 FROM schema_migration WHERE id = $1', [m.id]);
+      if (done.rows.length) return;
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO schema_migration (id, name) VALUES ($1, $2)', [m.id, m.name]);
+    });
+  }
+}
