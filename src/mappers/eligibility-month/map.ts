@@ -1,0 +1,129 @@
+// eligibility_month → Patient + Coverage (Medicaid) + Coverage (Medicare FFS) for one member-month.
+// Coverage per month keeps mapping pure and re-ingest idempotent; alignment reads them by period.
+import type { Coverage, CoverageClass, OperationOutcomeIssue, Organization } from '@medplum/fhirtypes';
+import { monthBounds } from '../common/dates.js';
+import { meta, ref, sourceIdentifier } from '../common/fhir-helpers.js';
+import { deterministicId } from '../common/ids.js';
+import { recordIssue } from '../common/issues.js';
+import { buildPatient } from '../common/parties.js';
+import { PROFILE } from '../common/profiles.js';
+import { withProvenance } from '../common/provenance.js';
+import { EXTENSION, IDENTIFIER, LEAD_CANONICAL, SYSTEM } from '../common/systems.js';
+import type { LineRow, MapContext, MappedResource, MapResult, RecordAction } from '../common/types.js';
+import { DUAL_STATUS } from '../vocab/mma-dual-status.js';
+import { MEDICARE_BUYIN } from '../vocab/medicare-buyin.js';
+import { SOPT } from '../vocab/sopt.js';
+
+export const LAYOUT = 'eligibility-month';
+
+export function eligibilityRecordId(row: Record<string, string>): string {
+  return `${row.submtg_state_cd}|${row.msis_id}|${row.year_month}`;
+}
+
+function payor(id: string, name: string): Organization & { id: string } {
+  return {
+    resourceType: 'Organization',
+    id: deterministicId('Organization', 'payer', id),
+    meta: meta(PROFILE.organization),
+    identifier: [{ system: `${LEAD_CANONICAL}/sid/payer`, value: id }],
+    active: true,
+    name,
+  };
+}
+
+export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult {
+  const { row, line } = rows[0];
+  const action = (row.record_action ?? 'new') as RecordAction;
+  const recordId = eligibilityRecordId(row);
+  const state = row.submtg_state_cd;
+  const issues: OperationOutcomeIssue[] = [];
+  const patient = buildPatient({ state, msisId: row.msis_id, mbi: row.mbi, birthDate: row.birth_date, sex: row.sex_cd });
+  const period = monthBounds(row.year_month);
+  const status: Coverage['status'] = action === 'delete' ? 'entered-in-error' : 'active';
+  const owned: MappedResource[] = [{ resource: patient, mode: 'upsert' }];
+
+  if (row.medicaid_enrolled === 'Y') {
+    const agency = payor(`medicaid-${state}`, `State Medicaid agency (state code ${state})`);
+    const classes: CoverageClass[] = [];
+    if (row.mc_plan_id) classes.push(coverageClass('plan', row.mc_plan_id, 'Medicaid managed care plan'));
+    if (row.wvr_id) classes.push(coverageClass('group', row.wvr_id, `Waiver (WVR_TYPE_CD ${row.wvr_type_cd ?? 'unknown'})`));
+    if (row.elgblty_grp_cd) classes.push(coverageClass('subgroup', row.elgblty_grp_cd, 'Medicaid eligibility group'));
+    const medicaid: Coverage & { id: string } = {
+      resourceType: 'Coverage',
+      id: deterministicId(ctx.sourceOrg, LAYOUT, recordId, 'Coverage', 'medicaid'),
+      meta: meta(PROFILE.coverage),
+      identifier: [
+        {
+          type: { coding: [{ system: SYSTEM.v2IdentifierType, code: 'MB', display: 'Member Number' }] },
+          system: IDENTIFIER.medicaid(state),
+          value: row.msis_id,
+        },
+        sourceIdentifier(ctx.sourceOrg, LAYOUT, `${recordId}|medicaid`),
+      ],
+      status,
+      type: { coding: [{ system: SYSTEM.sopt, ...SOPT.medicaid }] },
+      subscriberId: row.msis_id,
+      beneficiary: ref(patient),
+      relationship: { coding: [{ system: SYSTEM.subscriberRelationship, code: 'self', display: 'Self' }] },
+      period,
+      payor: [ref(agency, agency.name)],
+    };
+    if (classes.length) medicaid.class = classes;
+    if (row.dual_elgbl_cd) {
+      medicaid.extension = [
+        {
+          url: EXTENSION.dualStatus,
+          valueCoding: { system: SYSTEM.dualStatus, code: row.dual_elgbl_cd, display: DUAL_STATUS[row.dual_elgbl_cd].display },
+        },
+      ];
+    }
+    owned.unshift({ resource: agency, mode: 'create-if-absent' });
+    owned.push({ resource: medicaid, mode: 'upsert' });
+  }
+
+  const buyin = row.mdcr_entlmt_buyin ? MEDICARE_BUYIN[row.mdcr_entlmt_buyin] : undefined;
+  if (buyin && (buyin.partA || buyin.partB)) {
+    if (row.ma_contract_id) {
+      issues.push(
+        recordIssue(line, 'ma_contract_id', `Medicare Advantage contract ${row.ma_contract_id}: no Medicare FFS Coverage emitted`, {
+          severity: 'warning',
+          code: 'informational',
+        }),
+      );
+    } else {
+      const cms = payor('cms-medicare', 'Centers for Medicare & Medicaid Services');
+      const medicare: Coverage & { id: string } = {
+        resourceType: 'Coverage',
+        id: deterministicId(ctx.sourceOrg, LAYOUT, recordId, 'Coverage', 'medicare'),
+        meta: meta(PROFILE.coverage),
+        identifier: [sourceIdentifier(ctx.sourceOrg, LAYOUT, `${recordId}|medicare`)],
+        status,
+        type: { coding: [{ system: SYSTEM.sopt, ...SOPT.medicareFfs }] },
+        beneficiary: ref(patient),
+        relationship: { coding: [{ system: SYSTEM.subscriberRelationship, code: 'self', display: 'Self' }] },
+        period,
+        payor: [ref(cms, cms.name)],
+        class: [coverageClass('plan', row.mdcr_entlmt_buyin!, `Medicare entitlement: ${buyin.display}`)],
+      };
+      if (row.mbi) {
+        medicare.subscriberId = row.mbi;
+        medicare.identifier!.unshift({
+          type: { coding: [{ system: SYSTEM.v2IdentifierType, code: 'MB', display: 'Member Number' }] },
+          system: SYSTEM.mbi,
+          value: row.mbi,
+        });
+      }
+      owned.unshift({ resource: cms, mode: 'create-if-absent' });
+      owned.push({ resource: medicare, mode: 'upsert' });
+    }
+  }
+
+  // A deleted month withdraws its coverages; the person stays (other months and layouts use them).
+  if (action === 'delete') owned[owned.findIndex((m) => m.resource === patient)].mode = 'create-if-absent';
+  const resources = withProvenance(ctx, LAYOUT, recordId, action, row, owned);
+  return { ok: true, record: { layout: LAYOUT, recordId, action, line, resources, issues } };
+}
+
+function coverageClass(type: 'plan' | 'group' | 'subgroup', value: string, name: string): CoverageClass {
+  return { type: { coding: [{ system: SYSTEM.coverageClass, code: type }] }, value, name };
+}
