@@ -11,6 +11,9 @@ import { clientAuthFailed } from './oauth-error.js';
 /** RS384 and ES384 are the two algorithms SMART names; `none`, HS* and the rest are refused. */
 export const ASSERTION_ALGS = ['RS384', 'ES384'] as const;
 
+/** RFC 7523 §2.2 client_assertion_type. */
+export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
 export interface ClientAssertionOptions {
   directory: PartnerDirectory;
   /** Absolute token URL: the only accepted `aud`. */

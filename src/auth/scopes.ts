@@ -158,3 +158,8 @@ export function allowedResourceTypes(granted: GrantedScopes, interaction: Intera
   const types = new Set(granted.scopes.map((s) => s.resourceType).filter((t) => t !== '*'));
   return new Set([...types].filter((t) => isAllowed(granted, t, interaction)));
 }
+
+/** The scope check in the shape the FHIR core asks for (`AccessCheck` in src/fhir/access.ts). */
+export function scopeAccess(granted: GrantedScopes): { allows(resourceType: string, interaction: Interaction): boolean } {
+  return { allows: (resourceType, interaction) => isAllowed(granted, resourceType, interaction) };
+}

@@ -7,15 +7,13 @@ import { purposeOfUseOf, type PartnerDirectory } from '../config/partners.js';
 import type { Logger } from '../logger.js';
 import { AccessTokenIssuer, AccessTokenVerifier, InvalidTokenError } from './access-token.js';
 import { authUrls } from './auth-urls.js';
-import { ClientAssertionVerifier } from './client-assertion.js';
+import { ClientAssertionVerifier, JWT_BEARER } from './client-assertion.js';
 import { ClientKeys, type ClientKeysOptions } from './client-keys.js';
 import type { GatewayKeys, SigningAlg } from './gateway-keys.js';
 import { JtiReplayGuard } from './jti-replay-guard.js';
 import { OAuthError, sendOAuthError } from './oauth-error.js';
 import { negotiateScopes } from './scopes.js';
 import { smartConfiguration } from './smart-configuration.js';
-
-export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export interface AuthRouterOptions {
   config: Pick<GatewayConfig, 'baseUrl'>;

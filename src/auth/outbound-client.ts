@@ -1,0 +1,151 @@
+// The gateway as a SMART Backend Services client of a partner: signs a client assertion with
+// the gateway key, gets an access token from the partner's tokenUrl, caches it until shortly
+// before it expires, and hands out fhir-kit-client instances that carry it.
+// Spec: backend-services.md "Obtain access token"; client-confidential-asymmetric.md.
+import { randomUUID } from 'node:crypto';
+import { Client } from 'fhir-kit-client';
+import { SignJWT } from 'jose';
+import type { PartnerEndpoint } from '../config/partners.js';
+import type { GatewayKeys, SigningAlg } from './gateway-keys.js';
+import { JWT_BEARER } from './client-assertion.js';
+
+export interface OutboundClientOptions {
+  endpoint: PartnerEndpoint;
+  keys: GatewayKeys;
+  /** Key the assertion is signed with (default ES384); the partner must have our public JWKS. */
+  alg?: SigningAlg;
+  /** Renew this long before the token expires (default 30 s), so a request never carries a token that dies in flight. */
+  refreshMarginSeconds?: number;
+  /** Token request timeout (default 10 s). */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+/** A failed token request; `oauthError` is the partner's RFC 6749 error code when it sent one. */
+export class PartnerTokenError extends Error {
+  override name = 'PartnerTokenError';
+  constructor(
+    message: string,
+    public readonly status?: number,
+    public readonly oauthError?: string,
+  ) {
+    super(message);
+  }
+}
+
+interface CachedToken {
+  accessToken: string;
+  /** Epoch ms after which we stop using it. */
+  renewAt: number;
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return (err as { response?: { status?: number } } | undefined)?.response?.status;
+}
+
+export class OutboundClient {
+  private cached?: CachedToken;
+  private pending?: Promise<string>;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: OutboundClientOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** A valid access token; concurrent callers during a refresh share one token request. */
+  getAccessToken(): Promise<string> {
+    if (this.cached && this.now() < this.cached.renewAt) return Promise.resolve(this.cached.accessToken);
+    this.pending ??= this.requestToken().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  /**
+   * Forgets `accessToken` (after the partner answered 401 to it). A token already replaced by a
+   * newer one is left alone, so many requests failing with the same old token cause one refresh.
+   */
+  invalidate(accessToken: string): void {
+    if (this.cached?.accessToken === accessToken) this.cached = undefined;
+  }
+
+  /** Runs `fn` with an authorized client; on a 401, renews the token once and runs it again. */
+  async withFhirClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    const token = await this.getAccessToken();
+    try {
+      return await fn(this.clientWith(token));
+    } catch (err) {
+      if (httpStatus(err) !== 401) throw err;
+      this.invalidate(token);
+      return fn(this.clientWith(await this.getAccessToken()));
+    }
+  }
+
+  /**
+   * A fhir-kit-client whose every request method (read, search, create, transaction, …) gets a
+   * current token and the one retry on 401 of withFhirClient.
+   */
+  fhirClient(): Client {
+    const template = new Client({ baseUrl: this.opts.endpoint.fhirBaseUrl });
+    return new Proxy(template, {
+      get: (target, prop, receiver) => {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function' || prop === 'constructor') return value;
+        return (...args: unknown[]) =>
+          this.withFhirClient((client) => (Reflect.get(client, prop) as (...a: unknown[]) => Promise<unknown>).apply(client, args));
+      },
+    });
+  }
+
+  private clientWith(accessToken: string): Client {
+    return new Client({ baseUrl: this.opts.endpoint.fhirBaseUrl, bearerToken: accessToken });
+  }
+
+  private async requestToken(): Promise<string> {
+    const { endpoint, keys } = this.opts;
+    const key = keys.signing[this.opts.alg ?? 'ES384'];
+    const nowSec = Math.floor(this.now() / 1000);
+    // client-confidential-asymmetric.md "Authenticating to the Token endpoint": iss = sub =
+    // client_id, aud = token URL, exp ≤ 5 minutes, unique jti; kid and typ in the header.
+    // exp = now + 240 leaves room for a partner whose clock runs ahead of ours.
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .setIssuer(endpoint.clientId)
+      .setSubject(endpoint.clientId)
+      .setAudience(endpoint.tokenUrl)
+      .setExpirationTime(nowSec + 240)
+      .setJti(randomUUID())
+      .sign(key.privateKey);
+    const res = await fetch(endpoint.tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        scope: endpoint.scope,
+        client_assertion_type: JWT_BEARER,
+        client_assertion: assertion,
+      }),
+      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+    });
+    const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    if (!res.ok || typeof body.access_token !== 'string') {
+      const code = typeof body.error === 'string' ? body.error : undefined;
+      throw new PartnerTokenError(`Token request to ${endpoint.tokenUrl} failed: HTTP ${res.status}${code ? ` ${code}` : ''}`, res.status, code);
+    }
+    const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 300;
+    const margin = Math.min(this.opts.refreshMarginSeconds ?? 30, expiresIn / 2);
+    this.cached = { accessToken: body.access_token, renewAt: this.now() + (expiresIn - margin) * 1000 };
+    return body.access_token;
+  }
+}
+
+/** One OutboundClient per partner organization that has an endpoint, keyed by organization id. */
+export function createOutboundClients(
+  organizations: ReadonlyArray<{ id: string; endpoint?: PartnerEndpoint }>,
+  keys: GatewayKeys,
+  opts: Omit<OutboundClientOptions, 'endpoint' | 'keys'> = {},
+): Map<string, OutboundClient> {
+  const clients = new Map<string, OutboundClient>();
+  for (const org of organizations) if (org.endpoint) clients.set(org.id, new OutboundClient({ ...opts, endpoint: org.endpoint, keys }));
+  return clients;
+}
