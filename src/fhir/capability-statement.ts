@@ -1,0 +1,91 @@
+// GET /fhir/metadata: built from what is really registered — the R4 types the store accepts,
+// the search parameters the index extracts, our profiles — so it cannot drift from the code.
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity } from '@medplum/fhirtypes';
+import { r4ResourceTypes, searchParametersFor } from './definitions.js';
+import type { ProfileCache } from './validation/profile-cache.js';
+
+export interface CapabilityOptions {
+  baseUrl: string; // FHIR base
+  version: string;
+  profiles: ProfileCache;
+  /** SMART endpoints, advertised when authorization is on. */
+  smart?: { tokenUrl: string };
+  /** Extra operations registered by other modules (e.g. $export). */
+  operations?: { name: string; definition: string }[];
+  /** Fixed date for reproducible output. */
+  date?: string;
+}
+
+const INTERACTIONS: CapabilityStatementRestResource['interaction'] = [
+  { code: 'read' },
+  { code: 'vread' },
+  { code: 'update' },
+  { code: 'delete' },
+  { code: 'history-instance' },
+  { code: 'create' },
+  { code: 'search-type' },
+];
+
+const RESULT_PARAMS = ['_count', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude'];
+
+export function buildCapabilityStatement(opts: CapabilityOptions): CapabilityStatement {
+  const profileUrls = opts.profiles.urls();
+  const resources: CapabilityStatementRestResource[] = r4ResourceTypes().map((type) => {
+    const params = Object.values(searchParametersFor(type))
+      .filter((sp) => sp.type !== 'composite' && sp.type !== 'special')
+      .map((sp) => ({ name: sp.code as string, definition: sp.url, type: sp.type as 'token' }));
+    const supported = profileUrls.filter((u) => u.split('/').pop()?.toLowerCase().includes(type.toLowerCase()));
+    const r: CapabilityStatementRestResource = {
+      type: type as CapabilityStatementRestResource['type'],
+      interaction: INTERACTIONS,
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: true,
+      conditionalUpdate: true,
+      conditionalDelete: 'single',
+      conditionalRead: 'not-supported',
+      referencePolicy: ['literal', 'local'],
+      searchInclude: ['*'],
+      searchRevInclude: ['*'],
+      searchParam: params,
+      operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+    };
+    if (supported.length) r.supportedProfile = supported;
+    return r;
+  });
+  const security: CapabilityStatementRestSecurity | undefined = opts.smart
+      ? {
+          cors: false,
+          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+          description: 'SMART Backend Services (client_credentials, private_key_jwt); see .well-known/smart-configuration',
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [{ url: 'token', valueUri: opts.smart.tokenUrl }],
+            },
+          ],
+        }
+      : undefined;
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: opts.date ?? new Date().toISOString(),
+    publisher: 'LEAD FHIR Gateway',
+    kind: 'instance',
+    software: { name: 'lead-gateway', version: opts.version },
+    implementation: { description: 'LEAD FHIR Gateway (Medicare ACO / Medicaid exchange)', url: opts.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        ...(security ? { security } : {}),
+        resource: resources,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        searchParam: RESULT_PARAMS.map((name) => ({ name, type: 'special' as const })),
+        operation: opts.operations,
+      },
+    ],
+  };
+}

@@ -1,0 +1,315 @@
+// The FHIR store: create/read/update/delete with full version history, search, and the
+// search-index rows, each write in one database transaction. The only module that knows the
+// resource tables. Framework-free: no HTTP here.
+import { randomUUID } from 'node:crypto';
+import type { Resource } from '@medplum/fhirtypes';
+import { isR4ResourceType } from '../definitions.js';
+import { outcomes } from '../outcomes.js';
+import { searchCountSql, searchPageSql } from '../search/search-sql.js';
+import type { SearchRequest } from '../search/search-request.js';
+import type { Database, Sql } from './database.js';
+import { extractIndexRows } from './index-extraction.js';
+import { deleteIndexRows, insertIndexRows } from './index-writer.js';
+
+export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** A change committed to the store, handed to write hooks inside the same transaction. */
+export interface WriteEvent {
+  kind: 'create' | 'update' | 'delete';
+  resourceType: string;
+  id: string;
+  versionId: string;
+  resource?: Resource;
+}
+
+export interface RepositoryOptions {
+  /** Throws a FhirError (422) when a resource is not valid; runs before every write. */
+  validate?: (resource: Resource) => void;
+  /** Runs inside the write's transaction: labels, outbox rows, audit. */
+  onWrite?: (tx: Sql, event: WriteEvent) => Promise<void>;
+  now?: () => Date;
+  newId?: () => string;
+  baseUrl?: string;
+}
+
+export interface WriteResult<T extends Resource = Resource> {
+  resource: T;
+  /** 'created' | 'updated' | 'unchanged' (an update identical to the current version). */
+  outcome: 'created' | 'updated' | 'unchanged';
+}
+
+export interface SearchResult {
+  /** Matches of the page, as stored JSON text (sent unchanged where possible). */
+  matches: { id: string; content: string }[];
+  included: { resourceType: string; id: string; content: string }[];
+  total?: number;
+  hasNext: boolean;
+}
+
+interface Row {
+  version_id: string;
+  deleted: boolean;
+  content: string | null;
+}
+
+export class Repository {
+  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite'>> & RepositoryOptions;
+
+  constructor(
+    readonly db: Database,
+    opts: RepositoryOptions = {},
+    private readonly tx?: Sql,
+  ) {
+    this.opts = { ...opts, now: opts.now ?? (() => new Date()), newId: opts.newId ?? randomUUID, baseUrl: opts.baseUrl ?? '' };
+  }
+
+  /** Runs `fn` with a repository bound to one transaction: all of it commits or none of it. */
+  async withTransaction<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
+    if (this.tx) return fn(this);
+    return this.db.transaction((tx) => fn(new Repository(this.db, this.opts, tx)));
+  }
+
+  private get sql(): Sql {
+    return this.tx ?? this.db;
+  }
+
+  private checkType(resourceType: string): void {
+    if (!isR4ResourceType(resourceType)) throw outcomes.unknownResourceType(resourceType);
+  }
+
+  /**
+   * The current version as stored JSON text (sent unchanged: parsing and re-serialising costs
+   * about half the read throughput); 404 when absent, 410 when deleted.
+   */
+  async readText(resourceType: string, id: string): Promise<{ content: string; versionId: string; lastUpdated: string }> {
+    this.checkType(resourceType);
+    if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
+    const r = await this.sql.query<Row & { last_updated: Date }>(
+      'SELECT version_id, deleted, last_updated, content::text AS content FROM resource WHERE resource_type = $1 AND id = $2',
+      [resourceType, id],
+    );
+    const row = r.rows[0];
+    if (!row) throw outcomes.notFound(`${resourceType}/${id}`);
+    if (row.deleted) throw outcomes.gone(`${resourceType}/${id}`);
+    return { content: row.content as string, versionId: String(row.version_id), lastUpdated: new Date(row.last_updated).toISOString() };
+  }
+
+  async read<T extends Resource = Resource>(resourceType: string, id: string): Promise<T> {
+    return JSON.parse((await this.readText(resourceType, id)).content) as T;
+  }
+
+  /** Current version id, or undefined when the resource never existed; deleted flag too. */
+  private async current(tx: Sql, resourceType: string, id: string, lock: boolean): Promise<Row | undefined> {
+    const r = await tx.query<Row>(
+      `SELECT version_id, deleted, content::text AS content FROM resource WHERE resource_type = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`,
+      [resourceType, id],
+    );
+    return r.rows[0];
+  }
+
+  async vread<T extends Resource = Resource>(resourceType: string, id: string, versionId: string): Promise<T> {
+    this.checkType(resourceType);
+    if (!/^\d{1,18}$/.test(versionId) || !ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}/_history/${versionId}`);
+    const r = await this.sql.query<Row>(
+      'SELECT version_id, deleted, content::text AS content FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3',
+      [resourceType, id, versionId],
+    );
+    const row = r.rows[0];
+    if (!row) throw outcomes.notFound(`${resourceType}/${id}/_history/${versionId}`);
+    if (row.deleted) throw outcomes.gone(`${resourceType}/${id}/_history/${versionId}`);
+    return JSON.parse(row.content as string) as T;
+  }
+
+  /** Versions of one resource, newest first. Deleted versions have no resource. */
+  async history(
+    resourceType: string,
+    id: string,
+    page: { count: number; offset: number },
+  ): Promise<{ versions: { versionId: string; lastUpdated: string; deleted: boolean; content: string | null }[]; total: number }> {
+    this.checkType(resourceType);
+    if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
+    const total = await this.sql.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM resource_history WHERE resource_type = $1 AND id = $2',
+      [resourceType, id],
+    );
+    if (!total.rows[0].n) throw outcomes.notFound(`${resourceType}/${id}`);
+    const r = await this.sql.query<{ version_id: string; last_updated: Date; deleted: boolean; content: string | null }>(
+      `SELECT version_id, last_updated, deleted, content::text AS content FROM resource_history
+       WHERE resource_type = $1 AND id = $2 ORDER BY version_id DESC LIMIT $3 OFFSET $4`,
+      [resourceType, id, page.count, page.offset],
+    );
+    return {
+      total: total.rows[0].n,
+      versions: r.rows.map((x) => ({
+        versionId: String(x.version_id),
+        lastUpdated: new Date(x.last_updated).toISOString(),
+        deleted: x.deleted,
+        content: x.content,
+      })),
+    };
+  }
+
+  async create<T extends Resource>(resource: T, opts: { id?: string } = {}): Promise<WriteResult<T>> {
+    this.checkType(resource.resourceType);
+    const id = opts.id ?? this.opts.newId();
+    return this.withTransaction((repo) => repo.write(repo.sql, { ...resource, id }, 'create'));
+  }
+
+  /**
+   * Update (or create with the client's id, R4 http.html#upsert). `ifMatch` is the version
+   * the client last saw: a different current version is a 412. An update whose content equals
+   * the current version makes no new version, so re-sending the same data is idempotent.
+   */
+  async update<T extends Resource>(resource: T, opts: { ifMatch?: string } = {}): Promise<WriteResult<T>> {
+    this.checkType(resource.resourceType);
+    const id = resource.id;
+    if (!id || !ID_RE.test(id)) throw outcomes.badRequest('Resource id is missing or invalid', [`${resource.resourceType}.id`]);
+    return this.withTransaction(async (repo) => {
+      const cur = await repo.current(repo.sql, resource.resourceType, id, true);
+      if (opts.ifMatch !== undefined && (!cur || cur.deleted || String(cur.version_id) !== opts.ifMatch)) {
+        throw outcomes.preconditionFailed(
+          `Version conflict: If-Match ${opts.ifMatch} but ${resource.resourceType}/${id} is at ${cur ? (cur.deleted ? 'deleted' : String(cur.version_id)) : 'no version'}`,
+        );
+      }
+      if (cur && !cur.deleted && cur.content && sameContent(JSON.parse(cur.content) as Resource, resource)) {
+        return { resource: JSON.parse(cur.content) as T, outcome: 'unchanged' as const };
+      }
+      return repo.write(repo.sql, resource, cur ? 'update' : 'create', cur);
+    });
+  }
+
+  async delete(resourceType: string, id: string): Promise<{ versionId?: string }> {
+    this.checkType(resourceType);
+    if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
+    return this.withTransaction(async (repo) => {
+      const tx = repo.sql;
+      const cur = await repo.current(tx, resourceType, id, true);
+      // Deleting what is absent or already deleted succeeds with no new version (R4 http.html#delete).
+      if (!cur || cur.deleted) return {};
+      const versionId = String(Number(cur.version_id) + 1);
+      const now = repo.opts.now().toISOString();
+      await tx.query(
+        'UPDATE resource SET version_id = $3, last_updated = $4, deleted = true, content = NULL WHERE resource_type = $1 AND id = $2',
+        [resourceType, id, versionId, now],
+      );
+      await tx.query(
+        'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, true, NULL)',
+        [resourceType, id, versionId, now],
+      );
+      await deleteIndexRows(tx, resourceType, id);
+      await repo.opts.onWrite?.(tx, { kind: 'delete', resourceType, id, versionId });
+      return { versionId };
+    });
+  }
+
+  private async write<T extends Resource>(tx: Sql, input: T, kind: 'create' | 'update', cur?: Row): Promise<WriteResult<T>> {
+    const id = input.id as string;
+    if (!ID_RE.test(id)) throw outcomes.badRequest(`Invalid id "${id}"`, [`${input.resourceType}.id`]);
+    if (kind === 'create' && !cur) {
+      const existing = await this.current(tx, input.resourceType, id, true);
+      if (existing) {
+        if (!existing.deleted) throw outcomes.conflict(`${input.resourceType}/${id} already exists`);
+        cur = existing;
+      }
+    }
+    const versionId = cur ? String(Number(cur.version_id) + 1) : '1';
+    const lastUpdated = this.opts.now().toISOString();
+    const resource = { ...input, meta: { ...input.meta, versionId, lastUpdated } } as T;
+    this.opts.validate?.(resource);
+    const content = JSON.stringify(resource);
+    if (cur) {
+      await tx.query(
+        'UPDATE resource SET version_id = $3, last_updated = $4, deleted = false, content = $5::jsonb WHERE resource_type = $1 AND id = $2',
+        [resource.resourceType, id, versionId, lastUpdated, content],
+      );
+      await deleteIndexRows(tx, resource.resourceType, id);
+    } else {
+      await tx.query(
+        'INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, false, $5::jsonb)',
+        [resource.resourceType, id, versionId, lastUpdated, content],
+      );
+    }
+    await tx.query(
+      'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, false, $5::jsonb)',
+      [resource.resourceType, id, versionId, lastUpdated, content],
+    );
+    await insertIndexRows(tx, resource.resourceType, id, extractIndexRows(resource));
+    await this.opts.onWrite?.(tx, { kind: cur && !cur.deleted ? 'update' : 'create', resourceType: resource.resourceType, id, versionId, resource });
+    return { resource, outcome: cur && !cur.deleted ? 'updated' : 'created' };
+  }
+
+  async search(req: SearchRequest): Promise<SearchResult> {
+    this.checkType(req.resourceType);
+    const baseUrl = this.opts.baseUrl;
+    let total: number | undefined;
+    if (req.total !== 'none' || req.summary === 'count') {
+      const c = searchCountSql(req, baseUrl);
+      total = (await this.sql.query<{ n: number }>(c.text, c.values)).rows[0].n;
+    }
+    if (req.summary === 'count') return { matches: [], included: [], total, hasNext: false };
+    const q = searchPageSql(req, baseUrl);
+    const rows = (await this.sql.query<{ id: string; content: string }>(q.text, q.values)).rows;
+    const hasNext = rows.length > req.count;
+    const matches = rows.slice(0, req.count);
+    const included = await this.includes(req, matches.map((m) => m.id));
+    return { matches, included, total, hasNext };
+  }
+
+  private async includes(req: SearchRequest, ids: string[]): Promise<SearchResult['included']> {
+    if (!ids.length || (!req.include.length && !req.revinclude.length)) return [];
+    const out = new Map<string, { resourceType: string; id: string; content: string }>();
+    const seen = new Set(ids.map((id) => `${req.resourceType}/${id}`));
+    const add = (rows: { resource_type: string; id: string; content: string }[]): void => {
+      for (const r of rows) {
+        const key = `${r.resource_type}/${r.id}`;
+        if (!seen.has(key) && !out.has(key)) out.set(key, { resourceType: r.resource_type, id: r.id, content: r.content });
+      }
+    };
+    for (const inc of req.include) {
+      if (inc.sourceType !== req.resourceType) continue;
+      const r = await this.sql.query<{ resource_type: string; id: string; content: string }>(
+        `SELECT t.resource_type, t.id, t.content::text AS content
+         FROM idx_reference i JOIN resource t ON t.resource_type = i.target_type AND t.id = i.target_id
+         WHERE i.resource_type = $1 AND i.id = ANY($2::text[]) AND i.param = $3 AND NOT t.deleted
+           AND ($4::text IS NULL OR i.target_type = $4)`,
+        [req.resourceType, ids, inc.param, inc.targetType ?? null],
+      );
+      add(r.rows);
+    }
+    for (const inc of req.revinclude) {
+      const r = await this.sql.query<{ resource_type: string; id: string; content: string }>(
+        `SELECT s.resource_type, s.id, s.content::text AS content
+         FROM idx_reference i JOIN resource s ON s.resource_type = i.resource_type AND s.id = i.id
+         WHERE i.resource_type = $1 AND i.param = $2 AND i.target_type = $3 AND i.target_id = ANY($4::text[]) AND NOT s.deleted`,
+        [inc.sourceType, inc.param, req.resourceType, ids],
+      );
+      add(r.rows);
+    }
+    return [...out.values()];
+  }
+
+  /** Ids of the current resources matching a search (conditional create/update/references). */
+  async matchIds(req: SearchRequest, limit = 2): Promise<string[]> {
+    const q = searchPageSql({ ...req, count: limit, offset: 0, sort: [], include: [], revinclude: [] }, this.opts.baseUrl);
+    const rows = (await this.sql.query<{ id: string }>(q.text, q.values)).rows;
+    return rows.slice(0, limit).map((r) => r.id);
+  }
+}
+
+/** Equal apart from meta.versionId / meta.lastUpdated (which the store sets). */
+export function sameContent(a: Resource, b: Resource): boolean {
+  const strip = (r: Resource): unknown => {
+    const { meta, ...rest } = r as Resource & { meta?: Record<string, unknown> };
+    const { versionId: _v, lastUpdated: _l, ...m } = meta ?? {};
+    return { ...rest, meta: Object.keys(m).length ? m : undefined };
+  };
+  return canonical(strip(a)) === canonical(strip(b));
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) =>
+    val && typeof val === 'object' && !Array.isArray(val)
+      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([x], [y]) => (x < y ? -1 : 1)))
+      : val,
+  );
+}
