@@ -37,6 +37,8 @@ export function r4ResourceTypes(): string[] {
       .filter((sd): sd is StructureDefinition => sd?.resourceType === 'StructureDefinition')
       .filter((sd) => sd.kind === 'resource' && !sd.abstract && sd.url === `http://hl7.org/fhir/StructureDefinition/${sd.type}`)
       .map((sd) => sd.type)
+      // medplum's bundle carries R4B's SubscriptionStatus; R4 itself does not define it.
+      .filter((t) => t !== 'SubscriptionStatus')
       .sort();
   }
   return resourceTypes;

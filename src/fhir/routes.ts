@@ -36,8 +36,11 @@ function parseBody(req: Request): unknown {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type === 'application/x-www-form-urlencoded') return raw.toString('utf8');
   if (!JSON_TYPES.includes(type)) throw outcomes.unsupportedMediaType(req.headers['content-type']);
+  const text = raw.toString('utf8');
+  // A NUL (\u0000) cannot be stored in PostgreSQL jsonb, and FHIR strings may not contain it.
+  if (/\\u0000/.test(text)) throw outcomes.badRequest('Request body contains a NUL character (\\u0000)');
   try {
-    return JSON.parse(raw.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw outcomes.invalidJson((err as Error).message);
   }

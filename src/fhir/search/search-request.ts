@@ -135,6 +135,8 @@ function parseFilter(resourceType: string, key: string, raw: string): Filter {
       throw outcomes.badRequest(`Modifier ":${modifier}" is not supported on ${code} (${p.type})`, [key]);
     }
   }
+  // PostgreSQL text cannot hold NUL; no FHIR value contains one.
+  if (raw.includes('\u0000')) throw outcomes.badRequest(`${key} contains a NUL character`, [key]);
   const values = splitValues(raw);
   if (modifier === 'missing' && !['true', 'false'].includes(raw)) {
     throw outcomes.badRequest(`${key} must be true or false`, [key]);

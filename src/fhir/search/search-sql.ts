@@ -115,47 +115,49 @@ function dateCond(lowCol: string, highCol: string, v: string, p: Params): string
   const { prefix, rest } = splitPrefix(v);
   const range = dateRange(rest);
   if (!range) throw outcomes.badRequest(`"${v}" is not a valid date`);
-  const sLow = p.add(new Date(range.low).toISOString());
-  const sHigh = p.add(new Date(range.high).toISOString());
+  // Bind only the bounds a prefix uses: PostgreSQL rejects a parameter it never sees.
+  const sLow = (): string => `${p.add(new Date(range.low).toISOString())}::timestamptz`;
+  const sHigh = (): string => `${p.add(new Date(range.high).toISOString())}::timestamptz`;
   const low = `COALESCE(${lowCol}, '-infinity'::timestamptz)`;
   const high = `COALESCE(${highCol}, 'infinity'::timestamptz)`;
   // R4 search.html#prefix: comparisons between the range of the value and of the parameter.
-  const byPrefix: Record<Prefix, string> = {
-    eq: `${low} >= ${sLow}::timestamptz AND ${high} <= ${sHigh}::timestamptz`,
-    ne: `NOT (${low} >= ${sLow}::timestamptz AND ${high} <= ${sHigh}::timestamptz)`,
-    gt: `${high} > ${sHigh}::timestamptz`,
-    lt: `${low} < ${sLow}::timestamptz`,
-    ge: `${high} >= ${sLow}::timestamptz`,
-    le: `${low} <= ${sHigh}::timestamptz`,
-    sa: `${low} > ${sHigh}::timestamptz`,
-    eb: `${high} < ${sLow}::timestamptz`,
-    ap: `${low} <= ${sHigh}::timestamptz AND ${high} >= ${sLow}::timestamptz`,
+  const byPrefix: Record<Prefix, () => string> = {
+    eq: () => `${low} >= ${sLow()} AND ${high} <= ${sHigh()}`,
+    ne: () => `NOT (${low} >= ${sLow()} AND ${high} <= ${sHigh()})`,
+    gt: () => `${high} > ${sHigh()}`,
+    lt: () => `${low} < ${sLow()}`,
+    ge: () => `${high} >= ${sLow()}`,
+    le: () => `${low} <= ${sHigh()}`,
+    sa: () => `${low} > ${sHigh()}`,
+    eb: () => `${high} < ${sLow()}`,
+    ap: () => `${low} <= ${sHigh()} AND ${high} >= ${sLow()}`,
   };
-  return byPrefix[prefix];
+  return byPrefix[prefix]();
 }
 
-function numberCond(f: Filter, a: string, v: string, p: Params): string {
-  const { prefix, rest } = splitPrefix(v);
+function numberCond(f: Filter, a: string, raw: string, p: Params): string {
+  const { prefix, rest } = splitPrefix(raw);
   const [num, system, code] = splitPipes(rest);
   const value = Number(num);
   // Implicit range from the precision given: 5.4 means [5.35, 5.45) (R4 search.html#number).
   const decimals = num.includes('.') ? num.split('.')[1].replace(/[eE].*/, '').length : 0;
   const half = 0.5 * 10 ** -decimals;
-  const lo = p.add(String(value - half));
-  const hi = p.add(String(value + half));
-  const exact = p.add(num);
-  const byPrefix: Record<Prefix, string> = {
-    eq: `${a}.value >= ${lo}::numeric AND ${a}.value < ${hi}::numeric`,
-    ne: `NOT (${a}.value >= ${lo}::numeric AND ${a}.value < ${hi}::numeric)`,
-    gt: `${a}.value > ${exact}::numeric`,
-    lt: `${a}.value < ${exact}::numeric`,
-    ge: `${a}.value >= ${exact}::numeric`,
-    le: `${a}.value <= ${exact}::numeric`,
-    sa: `${a}.value > ${exact}::numeric`,
-    eb: `${a}.value < ${exact}::numeric`,
-    ap: `${a}.value >= ${p.add(String(value - Math.abs(value) * 0.1))}::numeric AND ${a}.value <= ${p.add(String(value + Math.abs(value) * 0.1))}::numeric`,
+  const lo = (): string => `${p.add(String(value - half))}::numeric`;
+  const hi = (): string => `${p.add(String(value + half))}::numeric`;
+  const exact = (): string => `${p.add(num)}::numeric`;
+  const v = `${a}.value`;
+  const byPrefix: Record<Prefix, () => string> = {
+    eq: () => `${v} >= ${lo()} AND ${v} < ${hi()}`,
+    ne: () => `NOT (${v} >= ${lo()} AND ${v} < ${hi()})`,
+    gt: () => `${v} > ${exact()}`,
+    lt: () => `${v} < ${exact()}`,
+    ge: () => `${v} >= ${exact()}`,
+    le: () => `${v} <= ${exact()}`,
+    sa: () => `${v} > ${exact()}`,
+    eb: () => `${v} < ${exact()}`,
+    ap: () => `${v} >= ${p.add(String(value - Math.abs(value) * 0.1))}::numeric AND ${v} <= ${p.add(String(value + Math.abs(value) * 0.1))}::numeric`,
   };
-  let cond = byPrefix[prefix];
+  let cond = byPrefix[prefix]();
   if (f.type === 'quantity') {
     if (system) cond += ` AND ${a}.system = ${p.add(system)}`;
     if (code) cond += ` AND ${a}.code = ${p.add(code)}`;

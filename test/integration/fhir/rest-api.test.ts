@@ -32,6 +32,7 @@ describe.each(STORE_KINDS)('FHIR REST API on %s', (kind) => {
     expect(r.body.fhirVersion).toBe('4.0.1');
     const types = r.body.rest[0].resource.map((x: { type: string }) => x.type);
     expect(types).toEqual(expect.arrayContaining(['Patient', 'Observation', 'QuestionnaireResponse', 'Consent', 'VisionPrescription']));
+    expect(types).not.toContain('SubscriptionStatus'); // R4B, not R4
     expect(types.length).toBe(146);
     const obs = r.body.rest[0].resource.find((x: { type: string }) => x.type === 'Observation');
     expect(obs.searchParam.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['code', 'subject', 'date', 'value-quantity']));
@@ -105,7 +106,7 @@ describe.each(STORE_KINDS)('FHIR REST API on %s', (kind) => {
     let pid: string;
     let p2: string;
     beforeAll(async () => {
-      pid = (await http('POST', `${gw.fhir}/Patient`, patient('Søren-Ñúñez', { identifier: [{ system: 'urn:test:mid', value: 'S-1' }], birthDate: '1948-07-01' }))).body.id;
+      pid = (await http('POST', `${gw.fhir}/Patient`, patient('Sörén-Ñúñez', { identifier: [{ system: 'urn:test:mid', value: 'S-1' }], birthDate: '1948-07-01' }))).body.id;
       p2 = (await http('POST', `${gw.fhir}/Patient`, patient('Searchable', { identifier: [{ system: 'urn:test:mid', value: 'S-2' }], birthDate: '1960-01-15' }))).body.id;
       for (const [i, [code, value, date]] of ([
         ['89422-0', 12.5, '2027-03-01'],
@@ -141,8 +142,8 @@ describe.each(STORE_KINDS)('FHIR REST API on %s', (kind) => {
 
     it('string: default prefix, accents, :exact and :contains', async () => {
       expect(await count('Patient?family=soren')).toBe(1);
-      expect(await count('Patient?family=SØREN-Ñ')).toBe(1);
-      expect(await count('Patient?family:exact=Søren-Ñúñez')).toBe(1);
+      expect(await count('Patient?family=SÖREN-Ñ')).toBe(1);
+      expect(await count('Patient?family:exact=Sörén-Ñúñez')).toBe(1);
       expect(await count('Patient?family:exact=soren-nunez')).toBe(0);
       expect(await count('Patient?family:contains=nune')).toBe(1);
       expect(await count('Patient?name=ana&family=searchable')).toBe(1);
@@ -265,6 +266,7 @@ describe.each(STORE_KINDS)('FHIR REST API on %s', (kind) => {
       ['invalid resource (unknown element)', () => http('POST', `${gw.fhir}/Patient`, { resourceType: 'Patient', foo: 1 }), 422],
       ['invalid resource (cardinality)', () => http('POST', `${gw.fhir}/Observation`, { resourceType: 'Observation', status: 'final' }), 422],
       ['unsupported media type', () => http('POST', `${gw.fhir}/Patient`, '<Patient/>', { 'content-type': 'application/fhir+xml' }), 415],
+      ['a NUL character in the body', () => http('POST', `${gw.fhir}/Patient`, '{"resourceType":"Patient","gender":"female","name":[{"family":"a\\u0000b"}]}'), 400],
       ['method not allowed', () => http('PATCH', `${gw.fhir}/Patient/abc`, {}), 405],
       ['oversize body', () => http('POST', `${gw.fhir}/Patient`, JSON.stringify({ resourceType: 'Patient', text: { status: 'generated', div: `<div>${'x'.repeat(17 * 1024 * 1024)}</div>` } })), 413],
       ['transaction with one invalid entry', () => http('POST', `${gw.fhir}`, {
