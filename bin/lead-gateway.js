@@ -1,16 +1,17 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when `npm run build` has produced dist/, otherwise the TypeScript
-// sources through tsx, so `npm install && npm start` needs no build step.
+// In a checkout, runs the TypeScript sources through tsx, so `npm install && npm start` needs
+// no build step and never runs a stale build. Where there are no sources (the Docker image),
+// runs the compiled dist/ from `npm run build`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const compiled = join(root, 'dist', 'cli', 'main.js');
-if (existsSync(compiled)) {
-  await import(pathToFileURL(compiled).href);
-} else {
+const source = join(root, 'src', 'cli', 'main.ts');
+if (existsSync(source)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
+  await import(pathToFileURL(source).href);
+} else {
+  await import(pathToFileURL(join(root, 'dist', 'cli', 'main.js')).href);
 }
