@@ -9,7 +9,8 @@ import type { SourceRow } from './types.js';
 const addFormats = addFormatsModule.default;
 
 // coerceTypes: CSV cells are strings; "12" satisfies `type: number`, "abc" is reported.
-const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, allowUnionTypes: true });
+// strictRequired off: conditional `required` (if/then per row type) names properties defined at the top level.
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, strict: true, strictRequired: false, allowUnionTypes: true });
 addFormats(ajv, ['date', 'date-time']);
 // Documentation keywords our schemas carry beyond standard JSON Schema.
 ajv.addKeyword({ keyword: 'x-fhir', schemaType: 'string' });
@@ -28,7 +29,8 @@ export function checkRowSchema(
 ): { value: Record<string, unknown>; issues: OperationOutcomeIssue[] } {
   const value: Record<string, unknown> = { ...row };
   if (validate(value)) return { value, issues: [] };
-  const issues = (validate.errors ?? []).map((e) => toIssue(e, line));
+  // `if` errors only say which conditional branch failed; the branch's own errors follow.
+  const issues = (validate.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => toIssue(e, line));
   return { value, issues: dedupe(issues) };
 }
 
