@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .description('Get an access token from a running gateway with a client assertion (for trying the flow by hand)')
     .requiredOption('--client <clientId>', 'client_id registered in the partner directory')
     .requiredOption('--key-file <file>', "the client's private JWKS, e.g. config/demo/sma-admin.private.jwks.json")
-    .option('--token-url <url>', 'the token endpoint', 'http://127.0.0.1:8080/auth/token')
+    .option('--token-url <url>', 'the token endpoint: BASE_URL + /auth/token, exactly (it is the assertion aud)', 'http://localhost:8080/auth/token')
     .option('--scope <scope>', 'requested scopes', 'system/*.rs')
     .action(async (o: { client: string; keyFile: string; tokenUrl: string; scope: string }) => {
       try {
