@@ -46,12 +46,11 @@ export class Validator {
     }
     const schemaIssues = this.schemaIssues(type, resource);
     if (schemaIssues.length) return schemaIssues;
-    const found = runMedplum(resource);
-    for (const url of resource.meta?.profile ?? []) {
-      const sd = this.profiles.get(url);
-      if (sd) found.push(...runMedplum(resource, sd));
-    }
-    return found;
+    // A profile's snapshot carries every base constraint too, so when one of ours applies the
+    // base pass would only repeat it.
+    const ours = (resource.meta?.profile ?? []).filter((url) => this.profiles.has(url));
+    if (!ours.length) return runMedplum(resource);
+    return dedupeIssues(ours.flatMap((url) => this.profiles.validate(url, resource)));
   }
 
   /** Throws a 422 FhirError listing every error; warnings alone pass. */
@@ -71,9 +70,9 @@ export class Validator {
   }
 }
 
-function runMedplum(resource: Resource, profile?: StructureDefinition): OperationOutcomeIssue[] {
+function runMedplum(resource: Resource): OperationOutcomeIssue[] {
   try {
-    return validateResource(resource, profile ? { profile } : undefined);
+    return validateResource(resource);
   } catch (err) {
     if (err instanceof OperationOutcomeError) return (err.outcome.issue ?? []).map((i) => ({ ...i }));
     return [{ severity: 'error', code: 'exception', diagnostics: 'Validation could not complete' }];
@@ -146,7 +145,7 @@ function ajvIssue(type: string, e: ErrorObject): OperationOutcomeIssue {
 function dedupeIssues(issues: OperationOutcomeIssue[]): OperationOutcomeIssue[] {
   const seen = new Set<string>();
   return issues.filter((i) => {
-    const k = `${i.expression?.[0]}|${i.code}`;
+    const k = `${i.expression?.[0]}|${i.code}|${i.diagnostics ?? i.details?.text}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;
