@@ -15,6 +15,7 @@ import type { Database } from './fhir/store/database.js';
 import { openDatabase } from './fhir/store/open-database.js';
 import { Repository } from './fhir/store/repository.js';
 import { Validator } from './fhir/validation/validator.js';
+import { requestLog } from './request-log.js';
 
 export interface AuthWiring {
   /** Runs before the FHIR routes: rejects unauthenticated calls, records the requester. */
@@ -83,6 +84,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.use(requestLog(logger));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
