@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { loadConfig, type GatewayConfig } from '../../src/config/env.js';
 import { createGateway, type Gateway, type AuthWiring } from '../../src/gateway.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
 import { openTestDatabase, type StoreKind, type TestDatabase } from './database.js';
 
 export interface RunningGateway {
@@ -16,7 +16,7 @@ export interface RunningGateway {
 
 export async function startGateway(
   kind: StoreKind,
-  opts: { env?: Record<string, string>; auth?: (config: GatewayConfig) => Promise<AuthWiring> } = {},
+  opts: { env?: Record<string, string>; auth?: (config: GatewayConfig) => Promise<AuthWiring>; logger?: Logger } = {},
 ): Promise<RunningGateway> {
   const testDb = await openTestDatabase(kind);
   // The base URL must be known before the port: listen first, then build links from it.
@@ -25,7 +25,7 @@ export async function startGateway(
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const config = loadConfig({ BASE_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'silent', ...opts.env });
-  const gateway = await createGateway({ config, logger: silentLogger, db: testDb.db, auth: opts.auth ? await opts.auth(config) : 'none' });
+  const gateway = await createGateway({ config, logger: opts.logger ?? silentLogger, db: testDb.db, auth: opts.auth ? await opts.auth(config) : 'none' });
   server.on('request', gateway.app);
   const url = `http://127.0.0.1:${port}`;
   return {
