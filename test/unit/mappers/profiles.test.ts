@@ -35,7 +35,7 @@ describe('LEAD profiles', () => {
     expect(validationErrors(noIdentifier as Observation).join('\n')).toMatch(/lead-assessment-observation.*Observation\.identifier/);
     const noSurvey = { ...valid, category: [{ text: 'other' }] };
     expect(validationErrors(noSurvey).join('\n')).toMatch(/Observation.category.*slice 'survey'|slice 'survey'.*Observation.category/);
-    expect(validationErrors({ ...valid, effectiveDateTime: '2026-13-45' }).join('\n')).toMatch(/effectiveDateTime/);
+    expect(validationErrors({ ...valid, effectiveDateTime: '2026-13-45' }).join('\n')).toMatch(/Invalid dateTime format @ Observation.effective/);
     // @medplum/core 4.5 does not check required bindings (status 'bogus' passes): the shared
     // independent validator does; see docs/mappers.md.
     expect(validationErrors({ ...valid, status: 'bogus' } as unknown as Observation)).toEqual([]);
