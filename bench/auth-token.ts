@@ -16,11 +16,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { Redis } from 'ioredis';
-import { importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
+import { importJWK, jwtVerify, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { AccessTokenIssuer, AccessTokenVerifier } from '../src/auth/access-token.js';
 import { authUrls } from '../src/auth/auth-urls.js';
 import { requireBearer } from '../src/auth/bearer.js';
-import { JWT_BEARER } from '../src/auth/client-assertion.js';
+import { JWT_BEARER, signClientAssertion } from '../src/auth/client-assertion.js';
 import { gatewayKeysFromJwks, generatePrivateJwk, publicJwksOf, type GatewayKeys } from '../src/auth/gateway-keys.js';
 import { negotiateScopes } from '../src/auth/scopes.js';
 import { createAuthRouter } from '../src/auth/token-server.js';
@@ -122,20 +122,8 @@ async function inProcess(keys: GatewayKeys, partners: PartnerDirectory): Promise
 }
 
 async function assertions(jwk: JWK, clientId: string, tokenUrl: string, n: number): Promise<string[]> {
-  const key = await importJWK(jwk, jwk.alg);
-  const exp = Math.floor(Date.now() / 1000) + 290;
-  return Promise.all(
-    Array.from({ length: n }, () =>
-      new SignJWT({})
-        .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'JWT' })
-        .setIssuer(clientId)
-        .setSubject(clientId)
-        .setAudience(tokenUrl)
-        .setExpirationTime(exp)
-        .setJti(randomUUID())
-        .sign(key),
-    ),
-  );
+  const key = { alg: jwk.alg!, kid: jwk.kid!, privateKey: (await importJWK(jwk, jwk.alg)) as CryptoKey };
+  return Promise.all(Array.from({ length: n }, () => signClientAssertion({ clientId, tokenUrl, key })));
 }
 
 async function tokenLoad(tokenUrl: string, bodies: string[], connections: number): Promise<AutocannonResult> {

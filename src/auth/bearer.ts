@@ -10,6 +10,16 @@ export const BEARER_REALM = 'lead-gateway';
 // RFC 6750 §2.1 b64token. Tokens in the query string (§2.3) are not accepted: they end up in logs.
 const BEARER_RE = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
+/** The token of an `Authorization: Bearer …` header, if well-formed. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return BEARER_RE.exec(authorization ?? '')?.[1];
+}
+
+/** RFC 6750 §3 challenge. */
+export function bearerChallenge(description: string): string {
+  return `Bearer realm="${BEARER_REALM}", error="invalid_token", error_description="${description}"`;
+}
+
 export interface RequireBearerOptions {
   verifier: AccessTokenVerifier;
   logger?: Logger;
@@ -17,11 +27,11 @@ export interface RequireBearerOptions {
 
 export function requireBearer({ verifier, logger }: RequireBearerOptions): RequestHandler {
   return async (req, res, next) => {
-    const match = BEARER_RE.exec(req.get('authorization') ?? '');
+    const token = bearerToken(req.get('authorization'));
     let reason = 'An access token is required';
-    if (match) {
+    if (token) {
       try {
-        res.locals.requester = (await verifier.verify(match[1]!)).requester;
+        res.locals.requester = (await verifier.verify(token)).requester;
         return next();
       } catch (err) {
         if (!(err instanceof InvalidTokenError)) return next(err);
@@ -29,7 +39,7 @@ export function requireBearer({ verifier, logger }: RequireBearerOptions): Reque
       }
     }
     logger?.info({ reason, path: req.baseUrl + req.path }, 'bearer token refused');
-    res.set('WWW-Authenticate', `Bearer realm="${BEARER_REALM}", error="invalid_token", error_description="${reason}"`);
+    res.set('WWW-Authenticate', bearerChallenge(reason));
     sendOutcome(res, 401, 'login', reason);
   };
 }

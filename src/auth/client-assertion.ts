@@ -2,7 +2,8 @@
 // Spec: SMART App Launch 2.2 client-confidential-asymmetric.md "Authenticating to the Token
 // endpoint" and "Signature Verification". Every failure is `invalid_client` with the same
 // description; the specific reason goes to the log only.
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, type CryptoKey, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { PartnerDirectory, RegisteredClient } from '../config/partners.js';
 import type { ClientKeys } from './client-keys.js';
 import type { JtiReplayGuard } from './jti-replay-guard.js';
@@ -116,4 +117,28 @@ export class ClientAssertionVerifier {
     if (!claimed) throw clientAuthFailed('jti replayed');
     return { ...registered, jti };
   }
+}
+
+/**
+ * Signs a client assertion as a SMART client (ours to partners, the CLI, benchmarks):
+ * iss = sub = client_id, aud = the token URL, a fresh jti, kid and typ in the header.
+ * `lifetimeSeconds` defaults to 240: under the 5-minute ceiling with room for a server whose
+ * clock runs behind ours.
+ */
+export function signClientAssertion(opts: {
+  clientId: string;
+  tokenUrl: string;
+  key: { alg: string; kid: string; privateKey: CryptoKey | Uint8Array };
+  lifetimeSeconds?: number;
+  now?: () => number;
+}): Promise<string> {
+  const nowSec = Math.floor((opts.now ?? Date.now)() / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: opts.key.alg, kid: opts.key.kid, typ: 'JWT' })
+    .setIssuer(opts.clientId)
+    .setSubject(opts.clientId)
+    .setAudience(opts.tokenUrl)
+    .setExpirationTime(nowSec + (opts.lifetimeSeconds ?? 240))
+    .setJti(randomUUID())
+    .sign(opts.key.privateKey);
 }

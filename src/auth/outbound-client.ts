@@ -2,12 +2,10 @@
 // the gateway key, gets an access token from the partner's tokenUrl, caches it until shortly
 // before it expires, and hands out fhir-kit-client instances that carry it.
 // Spec: backend-services.md "Obtain access token"; client-confidential-asymmetric.md.
-import { randomUUID } from 'node:crypto';
 import { Client } from 'fhir-kit-client';
-import { SignJWT } from 'jose';
 import type { PartnerEndpoint } from '../config/partners.js';
 import type { GatewayKeys, SigningAlg } from './gateway-keys.js';
-import { JWT_BEARER } from './client-assertion.js';
+import { JWT_BEARER, signClientAssertion } from './client-assertion.js';
 
 export interface OutboundClientOptions {
   endpoint: PartnerEndpoint;
@@ -31,6 +29,23 @@ export class PartnerTokenError extends Error {
   ) {
     super(message);
   }
+}
+
+/** POSTs a client_credentials request with a client assertion (backend-services.md "Request"). */
+export async function postTokenRequest(
+  tokenUrl: string,
+  assertion: string,
+  scope: string,
+  timeoutMs = 10_000,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope, client_assertion_type: JWT_BEARER, client_assertion: assertion }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}, not JSON` }))) as Record<string, unknown>;
+  return { status: res.status, body };
 }
 
 interface CachedToken {
@@ -104,33 +119,11 @@ export class OutboundClient {
   private async requestToken(): Promise<string> {
     const { endpoint, keys } = this.opts;
     const key = keys.signing[this.opts.alg ?? 'ES384'];
-    const nowSec = Math.floor(this.now() / 1000);
-    // client-confidential-asymmetric.md "Authenticating to the Token endpoint": iss = sub =
-    // client_id, aud = token URL, exp ≤ 5 minutes, unique jti; kid and typ in the header.
-    // exp = now + 240 leaves room for a partner whose clock runs ahead of ours.
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .setIssuer(endpoint.clientId)
-      .setSubject(endpoint.clientId)
-      .setAudience(endpoint.tokenUrl)
-      .setExpirationTime(nowSec + 240)
-      .setJti(randomUUID())
-      .sign(key.privateKey);
-    const res = await fetch(endpoint.tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        scope: endpoint.scope,
-        client_assertion_type: JWT_BEARER,
-        client_assertion: assertion,
-      }),
-      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
-    });
-    const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!res.ok || typeof body.access_token !== 'string') {
+    const assertion = await signClientAssertion({ clientId: endpoint.clientId, tokenUrl: endpoint.tokenUrl, key, now: this.now });
+    const { status, body } = await postTokenRequest(endpoint.tokenUrl, assertion, endpoint.scope, this.opts.timeoutMs);
+    if (status !== 200 || typeof body.access_token !== 'string') {
       const code = typeof body.error === 'string' ? body.error : undefined;
-      throw new PartnerTokenError(`Token request to ${endpoint.tokenUrl} failed: HTTP ${res.status}${code ? ` ${code}` : ''}`, res.status, code);
+      throw new PartnerTokenError(`Token request to ${endpoint.tokenUrl} failed: HTTP ${status}${code ? ` ${code}` : ''}`, status, code);
     }
     const expiresIn = typeof body.expires_in === 'number' ? body.expires_in : 300;
     const margin = Math.min(this.opts.refreshMarginSeconds ?? 30, expiresIn / 2);

@@ -7,6 +7,7 @@ import { purposeOfUseOf, type PartnerDirectory } from '../config/partners.js';
 import type { Logger } from '../logger.js';
 import { AccessTokenIssuer, AccessTokenVerifier, InvalidTokenError } from './access-token.js';
 import { authUrls } from './auth-urls.js';
+import { bearerChallenge, bearerToken } from './bearer.js';
 import { ClientAssertionVerifier, JWT_BEARER } from './client-assertion.js';
 import { ClientKeys, type ClientKeysOptions } from './client-keys.js';
 import type { GatewayKeys, SigningAlg } from './gateway-keys.js';
@@ -104,13 +105,13 @@ export function createAuthRouter(opts: AuthRouterOptions): Router {
   // RFC 7662 + SMART token-introspection.md: the caller authenticates with its own access token.
   const introspect: RequestHandler = async (req, res) => {
     res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
-    const caller = /^Bearer +(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    const caller = bearerToken(req.get('authorization'));
     try {
       if (!caller) throw new InvalidTokenError('An access token is required');
       await verifier.verify(caller);
     } catch (err) {
       if (!(err instanceof InvalidTokenError)) throw err;
-      res.set('WWW-Authenticate', 'Bearer realm="lead-gateway", error="invalid_token"');
+      res.set('WWW-Authenticate', bearerChallenge(err.message));
       res.status(401).json({ error: 'invalid_token', error_description: err.message });
       return;
     }

@@ -1,9 +1,9 @@
 // `lead-gateway token`: obtain an access token from a running gateway by hand — signs a SMART
 // client assertion with a client's private JWKS and posts it to the token endpoint.
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { importJWK, SignJWT, type JSONWebKeySet } from 'jose';
-import { JWT_BEARER } from '../auth/client-assertion.js';
+import { importJWK, type CryptoKey, type JSONWebKeySet } from 'jose';
+import { signClientAssertion } from '../auth/client-assertion.js';
+import { postTokenRequest } from '../auth/outbound-client.js';
 
 export interface TokenOptions {
   /** client_id registered in the partner directory. */
@@ -21,26 +21,10 @@ export async function token(opts: TokenOptions): Promise<Record<string, unknown>
   const jwks = JSON.parse(readFileSync(opts.keyFile, 'utf8')) as JSONWebKeySet;
   const jwk = jwks.keys.find((k) => (k.alg === 'ES384' || k.alg === 'RS384') && k.d !== undefined && k.kid);
   if (!jwk) throw new Error(`${opts.keyFile} holds no private ES384 or RS384 key with a kid`);
-  const assertion = await new SignJWT({})
-    .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'JWT' })
-    .setIssuer(opts.client)
-    .setSubject(opts.client)
-    .setAudience(opts.tokenUrl)
-    .setExpirationTime('4m')
-    .setJti(randomUUID())
-    .sign(await importJWK(jwk, jwk.alg));
-  const res = await fetch(opts.tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope: opts.scope,
-      client_assertion_type: JWT_BEARER,
-      client_assertion: assertion,
-    }),
-  });
-  const body = (await res.json().catch(() => ({ error: `HTTP ${res.status}, not JSON` }))) as Record<string, unknown>;
+  const privateKey = (await importJWK(jwk, jwk.alg)) as CryptoKey;
+  const assertion = await signClientAssertion({ clientId: opts.client, tokenUrl: opts.tokenUrl, key: { alg: jwk.alg!, kid: jwk.kid!, privateKey } });
+  const { status, body } = await postTokenRequest(opts.tokenUrl, assertion, opts.scope);
   print(JSON.stringify(body, null, 2));
-  if (!res.ok) throw new Error(`Token request failed: HTTP ${res.status} ${String(body.error ?? '')}`.trim());
+  if (status !== 200) throw new Error(`Token request failed: HTTP ${status} ${String(body.error ?? '')}`.trim());
   return body;
 }
