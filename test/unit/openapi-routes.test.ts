@@ -280,7 +280,7 @@ beforeAll(async () => {
   server = createServer(plain.app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
+}, 180_000); // two gateways on a loaded machine: the R4 definitions load takes a while
 
 afterAll(async () => {
   server?.closeAllConnections();
@@ -356,7 +356,7 @@ describe('openapi.yaml', () => {
       }
     }
     expect(problems).toEqual([]);
-  });
+  }, 120_000);
 
   test('every documented path is served by an express route or a catch-all mount', () => {
     const stale: string[] = [];
