@@ -16,6 +16,9 @@ import { openDatabase } from './fhir/store/open-database.js';
 import { Repository } from './fhir/store/repository.js';
 import { Validator } from './fhir/validation/validator.js';
 import { requestLog } from './request-log.js';
+import { requesterOf } from './auth/requester.js';
+import { createBulkExport, type BulkExport } from './fhir/bulk/bulk-export.js';
+import type { ExportRecipient } from './fhir/bulk/export-job.js';
 
 export interface AuthWiring {
   /** Runs before the FHIR routes: rejects unauthenticated calls, records the requester. */
@@ -48,8 +51,13 @@ export interface Gateway {
   redis: Redis;
   validator: Validator;
   router: FhirRouter;
+  /** Bulk Data $export: routes are mounted; the worker (cli/worker.ts) runs the jobs. */
+  bulk: BulkExport;
   close(): Promise<void>;
 }
+
+/** Without SMART (tests of the core), exports run as a trusted SMA-level caller. */
+const LOCAL_REQUESTER: ExportRecipient = { clientId: 'local', organizationId: 'local', organizationType: 'SMA', purposeOfUse: 'HOPERAT' };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -72,6 +80,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     version: VERSION,
     profiles: validator.profiles,
     smart: auth === 'none' ? undefined : { tokenUrl: auth.tokenUrl },
+    operations: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/export` }],
+    resourceOperations: {
+      Patient: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/patient-export` }],
+      Group: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/group-export` }],
+    },
+    instantiates: [`${BULK_IG}/CapabilityStatement/bulk-data`],
   });
   const router = new FhirRouter(repo, validator, {
     baseUrl: fhirBase,
@@ -100,6 +114,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     if (auth.routes) app.use(auth.routes);
     app.use('/fhir', auth.middleware);
   }
+  const accessFor = auth === 'none' ? () => trustedAccess : auth.accessFor;
+  const bulk = createBulkExport({
+    config,
+    db,
+    fhirBase,
+    accessFor,
+    requesterFor: auth === 'none' ? () => LOCAL_REQUESTER : (res) => requesterOf(res),
+    requiresAccessToken: auth !== 'none',
+    now: deps.now,
+  });
+  app.use('/fhir', bulk.routes);
   app.use(
     '/fhir',
     fhirRoutes({
@@ -107,6 +132,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       maxBodyBytes: config.maxBodyBytes,
       logger,
       accessFor: auth === 'none' ? () => trustedAccess : auth.accessFor,
+      recipientFor: (res) => {
+        const r = res.locals.requester as { organizationId: string; purposeOfUse: string; clientId: string } | undefined;
+        return r ? { organizationId: r.organizationId, purposeOfUse: r.purposeOfUse, clientId: r.clientId } : undefined;
+      },
     }),
   );
   app.use((req, _res, next) => next(outcomes.notFound(`Path ${req.path}`)));
@@ -119,12 +148,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     redis,
     validator,
     router,
+    bulk,
     async close() {
+      await bulk.close();
       if (ownsRedis) redis.disconnect();
       if (!deps.db) await db.close();
     },
   };
 }
+
+/** FHIR Bulk Data Access IG (v2.0.0) canonical base: $export at system, Patient and Group level. */
+const BULK_IG = 'http://hl7.org/fhir/uv/bulkdata';
 
 async function readiness(db: Database, redis: Redis): Promise<{ ok: boolean; database: string; redis: string }> {
   const timeout = <T>(p: Promise<T>): Promise<T> =>

@@ -10,6 +10,7 @@ import { ID_RE, type Repository } from './store/repository.js';
 import { applyElements, applySummary } from './summary.js';
 import type { Validator } from './validation/validator.js';
 import { processBundle } from './bundle.js';
+import type { Recipient } from '../consent/filter.js';
 
 export interface FhirRequest {
   method: string;
@@ -21,6 +22,8 @@ export interface FhirRequest {
   headers: Record<string, string | undefined>;
   body?: unknown;
   access: AccessCheck;
+  /** Who receives what this request discloses (from the SMART token); absent for trusted callers. */
+  recipient?: Recipient;
 }
 
 export interface FhirResponse {
@@ -35,6 +38,12 @@ export interface RouterOptions {
   defaultPageSize: number;
   maxPageSize: number;
   capabilityStatement: () => Resource;
+  /**
+   * The consent filter for every read path (read, vread, history, search, includes): returns
+   * the resources that may be disclosed to the request's recipient, possibly redacted. When
+   * absent, stored JSON is sent unchanged (no parse / re-serialise).
+   */
+  disclose?: (req: FhirRequest, resources: Resource[]) => Promise<Resource[]>;
 }
 
 export class FhirRouter {
@@ -97,8 +106,14 @@ export class FhirRouter {
     if (req.headers['if-none-match'] === headers.ETag) return { status: 304, headers };
     const summary = req.query.find(([k]) => k === '_summary')?.[1];
     const elements = req.query.find(([k]) => k === '_elements')?.[1];
-    if (summary || elements) {
+    if (summary || elements || this.opts.disclose) {
       let res = JSON.parse(r.content) as Resource;
+      if (this.opts.disclose) {
+        // Withheld reads as absent: a 403 would confirm the resource exists.
+        const [allowed] = await this.opts.disclose(req, [res]);
+        if (!allowed) throw outcomes.notFound(`${type}/${id}`);
+        res = allowed;
+      }
       if (elements) res = applyElements(res, elements.split(','));
       else if (summary === 'true' || summary === 'text' || summary === 'data') res = applySummary(res, summary);
       return { status: 200, body: res, headers };
@@ -108,7 +123,12 @@ export class FhirRouter {
 
   private async vread(req: FhirRequest, repo: Repository, type: string, id: string, vid: string): Promise<FhirResponse> {
     assertAllowed(req.access, type, 'vread');
-    const res = await repo.vread(type, id, vid);
+    let res = await repo.vread(type, id, vid);
+    if (this.opts.disclose) {
+      const [allowed] = await this.opts.disclose(req, [res]);
+      if (!allowed) throw outcomes.notFound(`${type}/${id}/_history/${vid}`);
+      res = allowed;
+    }
     return { status: 200, body: res, headers: versionHeaders(res.meta?.versionId as string, res.meta?.lastUpdated as string) };
   }
 
@@ -136,6 +156,14 @@ export class FhirRouter {
         return entry;
       }),
     };
+    if (this.opts.disclose) {
+      const withResource = (bundle.entry ?? []).filter((e) => e.resource);
+      const allowed = new Set(await this.opts.disclose(req, withResource.map((e) => e.resource as Resource)));
+      if (withResource.length && !allowed.size) throw outcomes.notFound(`${type}/${id}`);
+      for (const e of withResource) {
+        if (!allowed.has(e.resource as Resource)) delete e.resource;
+      }
+    }
     return { status: 200, body: bundle };
   }
 
@@ -156,8 +184,33 @@ export class FhirRouter {
       if (inc.targetType) assertAllowed(req.access, inc.targetType, 'read');
     }
     for (const inc of sreq.revinclude) assertAllowed(req.access, inc.sourceType, 'search');
-    const result = await repo.search(sreq);
+    let result = await repo.search(sreq);
+    if (this.opts.disclose) result = await this.discloseSearch(req, result);
     return { status: 200, body: this.searchBundle(req, sreq, pairs, result, type) };
+  }
+
+  /** Filters matches and includes through the consent seam, keeping stored order. */
+  private async discloseSearch(req: FhirRequest, result: Awaited<ReturnType<Repository['search']>>): Promise<Awaited<ReturnType<Repository['search']>>> {
+    const disclose = this.opts.disclose as NonNullable<RouterOptions['disclose']>;
+    const matches = result.matches.map((m) => JSON.parse(m.content) as Resource);
+    const included = result.included.map((m) => JSON.parse(m.content) as Resource);
+    const allowed = await disclose(req, [...matches, ...included]);
+    const byKey = new Map(allowed.map((r) => [`${r.resourceType}/${r.id}`, r]));
+    const keep = (r: Resource): string | undefined => {
+      const a = byKey.get(`${r.resourceType}/${r.id}`);
+      return a ? JSON.stringify(a) : undefined;
+    };
+    return {
+      ...result,
+      matches: matches.flatMap((r) => {
+        const content = keep(r);
+        return content ? [{ id: r.id as string, content }] : [];
+      }),
+      included: included.flatMap((r) => {
+        const content = keep(r);
+        return content ? [{ resourceType: r.resourceType, id: r.id as string, content }] : [];
+      }),
+    };
   }
 
   private searchBundle(

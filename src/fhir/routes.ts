@@ -5,6 +5,7 @@ import type { AccessCheck } from './access.js';
 import { FhirError, outcomes, toFhirError } from './outcomes.js';
 import type { FhirRequest, FhirResponse, FhirRouter } from './router.js';
 import type { Logger } from '../logger.js';
+import type { Recipient } from '../consent/filter.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -14,6 +15,8 @@ export interface FhirRoutesOptions {
   logger: Logger;
   /** Resolves the caller's permissions (set by the authentication middleware before us). */
   accessFor: (res: Response) => AccessCheck;
+  /** The recipient of what the request discloses (from the authenticated requester). */
+  recipientFor?: (res: Response) => Recipient | undefined;
 }
 
 const JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
@@ -64,6 +67,7 @@ async function handle(opts: FhirRoutesOptions, req: Request, res: Response): Pro
     headers: req.headers as Record<string, string | undefined>,
     body: parseBody(req),
     access: opts.accessFor(res),
+    recipient: opts.recipientFor?.(res),
   };
   if ((req.method === 'POST' || req.method === 'PUT') && fhirReq.body === undefined && !req.path.endsWith('/_search')) {
     throw outcomes.badRequest('Request body is required');

@@ -23,6 +23,11 @@ export interface WriteEvent {
 }
 
 export interface RepositoryOptions {
+  /**
+   * Runs first on every create/update, inside the write's transaction: the security labeler
+   * sets meta.security here. Must be deterministic, so an unchanged resource stays unchanged.
+   */
+  prepare?: (tx: Sql, resource: Resource) => Promise<Resource>;
   /** Throws a FhirError (422) when a resource is not valid; runs before every write. */
   validate?: (resource: Resource) => void;
   /** Runs inside the write's transaction: labels, outbox rows, audit. */
@@ -53,7 +58,7 @@ interface Row {
 }
 
 export class Repository {
-  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite'>> & RepositoryOptions;
+  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'prepare'>> & RepositoryOptions;
 
   constructor(
     readonly db: Database,
@@ -152,7 +157,7 @@ export class Repository {
   async create<T extends Resource>(resource: T, opts: { id?: string } = {}): Promise<WriteResult<T>> {
     this.checkType(resource.resourceType);
     const id = opts.id ?? this.opts.newId();
-    return this.withTransaction((repo) => repo.write(repo.sql, { ...resource, id }, 'create'));
+    return this.withTransaction(async (repo) => repo.write(repo.sql, await repo.prepared({ ...resource, id }), 'create'));
   }
 
   /**
@@ -171,10 +176,11 @@ export class Repository {
           `Version conflict: If-Match ${opts.ifMatch} but ${resource.resourceType}/${id} is at ${cur ? (cur.deleted ? 'deleted' : String(cur.version_id)) : 'no version'}`,
         );
       }
-      if (cur && !cur.deleted && cur.content && sameContent(JSON.parse(cur.content) as Resource, resource)) {
+      const next = await repo.prepared(resource);
+      if (cur && !cur.deleted && cur.content && sameContent(JSON.parse(cur.content) as Resource, next)) {
         return { resource: JSON.parse(cur.content) as T, outcome: 'unchanged' as const };
       }
-      return repo.write(repo.sql, resource, cur ? 'update' : 'create', cur);
+      return repo.write(repo.sql, next, cur ? 'update' : 'create', cur);
     });
   }
 
@@ -200,6 +206,10 @@ export class Repository {
       await repo.opts.onWrite?.(tx, { kind: 'delete', resourceType, id, versionId });
       return { versionId };
     });
+  }
+
+  private async prepared<T extends Resource>(resource: T): Promise<T> {
+    return this.opts.prepare ? ((await this.opts.prepare(this.sql, resource)) as T) : resource;
   }
 
   private async write<T extends Resource>(tx: Sql, input: T, kind: 'create' | 'update', cur?: Row): Promise<WriteResult<T>> {
