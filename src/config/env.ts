@@ -27,6 +27,27 @@ export interface GatewayConfig {
   partnersFile: string;
   gatewayKeysFile?: string;
   policyFile: string;
+  bulk: BulkExportConfig;
+}
+
+/** Bulk Data $export (src/fhir/bulk): limits, polling and file lifetime. */
+export interface BulkExportConfig {
+  /** Exports a client may have accepted or running at once; the next kick-off gets 429. */
+  maxConcurrentPerClient: number;
+  /** Retry-After (seconds) sent with 202 status responses. */
+  retryAfterSeconds: number;
+  /** A status poll sooner than this after the previous one gets 429. */
+  minPollIntervalMs: number;
+  /** How long output files stay downloadable after the export completes. */
+  fileTtlSeconds: number;
+  /** An output file is closed and a new one started beyond this size. */
+  maxFileBytes: number;
+  /** Rows read per keyset page. */
+  pageSize: number;
+  /** BullMQ key prefix (tests give each suite its own). */
+  queuePrefix: string;
+  /** Export jobs one worker process runs at once. */
+  workerConcurrency: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -78,5 +99,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     partnersFile: resolve(env.PARTNERS_FILE || 'config/partners.json'),
     gatewayKeysFile: env.GATEWAY_KEYS_FILE ? resolve(env.GATEWAY_KEYS_FILE) : undefined,
     policyFile: resolve(env.POLICY_FILE || 'config/policy.json'),
+    bulk: {
+      maxConcurrentPerClient: int(env, 'BULK_MAX_CONCURRENT_PER_CLIENT', 1, 1, 100),
+      retryAfterSeconds: int(env, 'BULK_RETRY_AFTER_SECONDS', 3, 1, 120),
+      minPollIntervalMs: int(env, 'BULK_MIN_POLL_INTERVAL_MS', 1000, 0, 600000),
+      fileTtlSeconds: int(env, 'BULK_FILE_TTL_SECONDS', 3600, 1, 30 * 86400),
+      maxFileBytes: int(env, 'BULK_MAX_FILE_BYTES', 100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
+      pageSize: int(env, 'BULK_PAGE_SIZE', 1000, 1, 100000),
+      queuePrefix: env.BULK_QUEUE_PREFIX || 'lead:bull',
+      workerConcurrency: int(env, 'BULK_WORKER_CONCURRENCY', 2, 1, 64),
+    },
   };
 }

@@ -2,8 +2,8 @@
 // The SMART scope check (src/auth) provides one per request; the core only calls it.
 import { outcomes } from './outcomes.js';
 
-/** SMART v2 maps these onto c/r/u/d/s (read, vread and history are "r"). */
-export type Interaction = 'create' | 'read' | 'vread' | 'history' | 'update' | 'delete' | 'search';
+/** SMART v2 maps these onto c/r/u/d/s (read, vread and history are "r"; Bulk Data export needs both). */
+export type Interaction = 'create' | 'read' | 'vread' | 'history' | 'update' | 'delete' | 'search' | 'export';
 
 export interface AccessCheck {
   allows(resourceType: string, interaction: Interaction): boolean;

@@ -12,6 +12,10 @@ export interface CapabilityOptions {
   smart?: { tokenUrl: string };
   /** Extra operations registered by other modules (e.g. $export). */
   operations?: { name: string; definition: string }[];
+  /** Operations on one resource type (e.g. Patient/$export, Group/[id]/$export). */
+  resourceOperations?: Record<string, { name: string; definition: string }[]>;
+  /** Canonical CapabilityStatements this server implements (e.g. Bulk Data's). */
+  instantiates?: string[];
   /** Fixed date for reproducible output. */
   date?: string;
 }
@@ -49,7 +53,10 @@ export function buildCapabilityStatement(opts: CapabilityOptions): CapabilitySta
       searchInclude: ['*'],
       searchRevInclude: ['*'],
       searchParam: params,
-      operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+      operation: [
+        { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
+        ...(opts.resourceOperations?.[type] ?? []),
+      ],
     };
     if (supported.length) r.supportedProfile = supported;
     return r;
@@ -73,6 +80,7 @@ export function buildCapabilityStatement(opts: CapabilityOptions): CapabilitySta
     date: opts.date ?? new Date().toISOString(),
     publisher: 'LEAD FHIR Gateway',
     kind: 'instance',
+    ...(opts.instantiates?.length ? { instantiates: opts.instantiates } : {}),
     software: { name: 'lead-gateway', version: opts.version },
     implementation: { description: 'LEAD FHIR Gateway (Medicare ACO / Medicaid exchange)', url: opts.baseUrl },
     fhirVersion: '4.0.1',

@@ -75,6 +75,41 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       CREATE INDEX idx_uri_owner ON idx_uri (resource_type, id);
     `,
   },
+  {
+    id: 2,
+    name: 'bulk data export jobs',
+    sql: `
+      -- One row per $export kick-off (src/fhir/bulk). The job's state lives here, not in Redis
+      -- or memory, so any API process answers status polls and a restart loses nothing.
+      CREATE TABLE bulk_export_job (
+        id text PRIMARY KEY,
+        client_id text NOT NULL,
+        organization_id text NOT NULL,
+        status text NOT NULL, -- accepted | running | completed | failed | cancelled
+        request_url text NOT NULL,
+        params jsonb NOT NULL,
+        transaction_time timestamptz NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        expires_at timestamptz,
+        last_polled_at timestamptz,
+        progress text,
+        output jsonb, -- [{type, file, count}]
+        error_files jsonb, -- [{type, file, count}] OperationOutcome ndjson
+        failure text
+      );
+      CREATE INDEX bulk_export_job_client ON bulk_export_job (client_id, status);
+      CREATE INDEX bulk_export_job_expires ON bulk_export_job (expires_at);
+
+      -- The patients an export covers, fixed at kick-off (Group members then; the requesting
+      -- organization's related patients): joined by the export queries, never held in memory.
+      CREATE TABLE bulk_export_patient (
+        job_id text NOT NULL,
+        patient_id text NOT NULL,
+        PRIMARY KEY (job_id, patient_id)
+      );
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {

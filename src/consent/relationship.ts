@@ -1,0 +1,51 @@
+// Relationship check: which people an organization may see at all (consent-security.md; issue 5
+// "Relationship check"). A person outside the relationship does not exist for the organization.
+// One SQL-producing function, so export (and the REST read paths, later) ask the database the
+// same question instead of loading rosters into memory.
+//
+//   SMA → every patient (the state Medicaid agency holds the whole program's data)
+//   MCO → patients with an active Coverage whose payor is Organization/<organizationId>
+//   ACO → patients whose generalPractitioner or managingOrganization is Organization/<id>
+//         (until the alignment roster exists)
+//   HIE → the same references as an ACO; otherwise none
+//
+// Reads only the search index (idx_reference / idx_token), whose rows exist for current,
+// non-deleted versions only.
+import type { OrganizationType } from '../config/partners.js';
+
+export interface RelationshipParty {
+  organizationId: string;
+  organizationType: OrganizationType;
+}
+
+/**
+ * A `SELECT patient_id …` subquery returning the ids of the Patients `party` has a relationship
+ * with. Values are bound through `bind` (which returns the placeholder, e.g. `$3`), never
+ * spliced into the SQL text.
+ */
+export function relatedPatientIdsSql(party: RelationshipParty, bind: (value: unknown) => string): string {
+  const live = (id: string): string =>
+    `EXISTS (SELECT 1 FROM resource p WHERE p.resource_type = 'Patient' AND p.id = ${id} AND NOT p.deleted)`;
+  switch (party.organizationType) {
+    case 'SMA':
+      return `SELECT p.id AS patient_id FROM resource p WHERE p.resource_type = 'Patient' AND NOT p.deleted`;
+    case 'MCO': {
+      const org = bind(party.organizationId);
+      return `SELECT DISTINCT b.target_id AS patient_id FROM idx_reference b
+        JOIN idx_reference py ON py.resource_type = 'Coverage' AND py.id = b.id AND py.param = 'payor'
+          AND py.target_type = 'Organization' AND py.target_id = ${org}
+        WHERE b.resource_type = 'Coverage' AND b.param = 'beneficiary' AND b.target_type = 'Patient'
+          AND EXISTS (SELECT 1 FROM idx_token st WHERE st.resource_type = 'Coverage' AND st.id = b.id AND st.param = 'status' AND st.code = 'active')
+          AND ${live('b.target_id')}`;
+    }
+    case 'ACO':
+    case 'HIE': {
+      const org = bind(party.organizationId);
+      return `SELECT DISTINCT g.id AS patient_id FROM idx_reference g
+        WHERE g.resource_type = 'Patient' AND g.param IN ('general-practitioner', 'organization')
+          AND g.target_type = 'Organization' AND g.target_id = ${org} AND ${live('g.id')}`;
+    }
+    default:
+      return 'SELECT NULL::text AS patient_id WHERE false';
+  }
+}

@@ -1,0 +1,134 @@
+// One export, start to finish: the body of the BullMQ job, callable directly by tests. Re-reads
+// the job row, so a retried or re-delivered job starts over cleanly (idempotent), and stops when
+// the job is cancelled (DELETE) — checked between pages, in whichever process holds the job.
+//
+// Memory stays flat: one keyset page (BULK_PAGE_SIZE rows) at a time, written through a stream
+// with backpressure; stored JSON text goes out unchanged unless `_elements` or the consent
+// filter changes the resource (parse + stringify would halve the throughput: perf-ceilings.md).
+import type { Resource } from '@medplum/fhirtypes';
+import type { BulkExportConfig } from '../../config/env.js';
+import { filterForRecipient } from '../../consent/filter.js';
+import type { Logger } from '../../logger.js';
+import { outcome } from '../outcomes.js';
+import { applyElements } from '../summary.js';
+import type { Database } from '../store/database.js';
+import { typeFilterRequest } from './export-params.js';
+import { exportJobs, type ExportJob, type OutputFile } from './export-job.js';
+import { exportPageSql } from './export-query.js';
+import type { ExportStorage } from './export-storage.js';
+import { NdjsonFileWriter } from './ndjson-file-writer.js';
+
+export interface ExportDeps {
+  db: Database;
+  storage: ExportStorage;
+  config: BulkExportConfig;
+  /** FHIR base URL (absolute references inside `_typeFilter`). */
+  fhirBase: string;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export type ExportResult = 'completed' | 'cancelled' | 'skipped' | 'failed';
+
+class Cancelled extends Error {}
+
+export async function execExportJob(deps: ExportDeps, exportId: string, signal?: AbortSignal): Promise<ExportResult> {
+  const { db, storage, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+  const job = await exportJobs.get(db, exportId);
+  if (!job || !(await exportJobs.start(db, exportId))) return 'skipped';
+  const log = logger.child({ exportId, requestId: job.spec.requestId });
+  const started = Date.now();
+  await storage.removeJob(exportId);
+  try {
+    const output: OutputFile[] = [];
+    for (const [i, type] of job.spec.exportTypes.entries()) {
+      output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, signal)));
+    }
+    const errorFiles = await writeErrorFile(deps, job);
+    const finished = now();
+    const expires = new Date(finished.getTime() + deps.config.fileTtlSeconds * 1000);
+    if (!(await exportJobs.complete(db, exportId, output, errorFiles, finished, expires))) throw new Cancelled();
+    const count = output.reduce((n, f) => n + f.count, 0);
+    log.info({ resources: count, files: output.length, ms: Date.now() - started }, 'export completed');
+    return 'completed';
+  } catch (err) {
+    await storage.removeJob(exportId).catch(() => undefined);
+    if (err instanceof Cancelled) {
+      log.info('export cancelled');
+      return 'cancelled';
+    }
+    // Our own message only: a database error can quote data it choked on.
+    log.error({ err: { name: (err as Error)?.name } }, 'export failed');
+    const finished = now();
+    await exportJobs.fail(db, exportId, 'internal error', finished, new Date(finished.getTime() + deps.config.fileTtlSeconds * 1000));
+    return 'failed';
+  }
+}
+
+async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: string, signal?: AbortSignal): Promise<OutputFile[]> {
+  const { db, storage, config } = deps;
+  const spec = job.spec;
+  const filters = spec.typeFilters.filter((c) => c.startsWith(`${type}?`)).map(typeFilterRequest);
+  const elements = spec.elements?.filter((e) => !e.includes('.') || e.startsWith(`${type}.`));
+  const writer = new NdjsonFileWriter(storage, job.id, type, config.maxFileBytes);
+  let afterId = '';
+  let total = 0;
+  let lastProgress = Date.now();
+  try {
+    for (;;) {
+      if (signal?.aborted || (await exportJobs.status(db, job.id)) !== 'running') throw new Cancelled();
+      const q = exportPageSql({
+        jobId: job.id,
+        resourceType: type,
+        afterId,
+        limit: config.pageSize,
+        since: spec.since,
+        transactionTime: job.transactionTime,
+        typeFilters: filters,
+        baseUrl: deps.fhirBase,
+      });
+      const rows = (await db.query<{ id: string; content: string }>(q.text, q.values)).rows;
+      if (!rows.length) break;
+      afterId = rows[rows.length - 1].id;
+      total += await writePage(writer, job, rows, elements);
+      if (Date.now() - lastProgress > 1000) {
+        lastProgress = Date.now();
+        await exportJobs.progress(db, job.id, `${of}; ${type}: ${total} resources`);
+      }
+      if (rows.length < config.pageSize) break;
+    }
+    return await writer.close();
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Every resource passes the consent seam before it reaches a file. */
+async function writePage(writer: NdjsonFileWriter, job: ExportJob, rows: { content: string }[], elements?: string[]): Promise<number> {
+  const parsed = rows.map((r) => JSON.parse(r.content) as Resource);
+  const stored = new Map<Resource, string>(parsed.map((p, i) => [p, rows[i].content]));
+  const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
+  const { permitted } = await filterForRecipient({ organizationId, purposeOfUse, clientId }, parsed);
+  for (const r of permitted) {
+    const unchanged = stored.get(r);
+    if (elements?.length) await writer.write(JSON.stringify(applyElements(r, elements)));
+    else await writer.write(unchanged ?? JSON.stringify(r));
+  }
+  return permitted.length;
+}
+
+/** One OperationOutcome per ignored parameter or unmatched patient list (export.md "lenient"). */
+async function writeErrorFile(deps: ExportDeps, job: ExportJob): Promise<OutputFile[]> {
+  const issues = job.spec.ignored.map((i) => outcome('warning', 'not-supported', `Parameter ${i.name} was ignored: ${i.reason}`, [i.name]));
+  if (job.spec.unmatchedPatients) {
+    issues.push(
+      outcome('warning', 'not-found', `${job.spec.unmatchedPatients} patient reference(s) in "patient" are unknown or not available to this client`, ['patient']),
+    );
+  }
+  if (!issues.length) return [];
+  const writer = new NdjsonFileWriter(deps.storage, job.id, 'OperationOutcome', deps.config.maxFileBytes);
+  for (const oo of issues) await writer.write(JSON.stringify(oo));
+  return writer.close();
+}
