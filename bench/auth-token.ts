@@ -5,7 +5,10 @@
 //   node --import tsx bench/auth-token.ts            # needs Redis at 127.0.0.1:6379
 //
 // The servers run in a child process so the load generator does not share its event loop.
-// Results go to stdout as a markdown table; copy them into docs/benchmarks.md.
+// Besides req/s (which drifts with whatever else the machine runs), every figure comes with the
+// CPU time it cost (process.cpuUsage of the process doing the work), which other load on the
+// machine barely moves: CPU µs per operation is the number to compare between runs.
+// Results go to stdout as markdown tables; copy them into docs/benchmarks.md.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -28,7 +31,7 @@ import { parsePartners, type PartnerDirectory } from '../src/config/partners.js'
 import { silentLogger } from '../src/logger.js';
 
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
   errors: number;
@@ -80,6 +83,10 @@ async function serve(setupFile: string): Promise<void> {
     const read = (_req: express.Request, res: express.Response) => {
       res.type('application/fhir+json').send('{"resourceType":"Patient","id":"1"}');
     };
+    app.get('/__cpu', (_req, res) => {
+      const { user, system } = process.cpuUsage();
+      res.json({ micros: user + system });
+    });
     app.get('/plain/Patient/1', read);
     app.get('/cached/Patient/1', requireBearer({ verifier: verifier(10_000) }), read);
     app.get('/uncached/Patient/1', requireBearer({ verifier: verifier(0) }), read);
@@ -92,33 +99,59 @@ async function serve(setupFile: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------- parent: the measurements
-async function perSecond(seconds: number, op: () => Promise<unknown>): Promise<number> {
-  const end = performance.now() + seconds * 1000;
-  let n = 0;
-  while (performance.now() < end) {
-    await op();
-    n += 1;
-  }
-  return n / seconds;
+interface Cost {
+  opsPerSecond: number;
+  cpuMicros: number;
 }
 
-async function inProcess(keys: GatewayKeys, partners: PartnerDirectory): Promise<Array<[string, number]>> {
+/** Runs `op` n times, one after another; wall-clock rate and CPU µs per op of this process. */
+async function measure(n: number, op: () => Promise<unknown>): Promise<Cost> {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await op();
+  const c = process.cpuUsage(c0);
+  return { opsPerSecond: (n / (performance.now() - t0)) * 1000, cpuMicros: (c.user + c.system) / n };
+}
+
+const median = <T>(xs: T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)]!;
+
+/**
+ * Runs each variant round-robin `rounds` times and keeps each one's median: load from other
+ * processes then hits every variant alike.
+ */
+async function interleaved<T>(rounds: number, variants: Array<[string, () => Promise<T>]>, by: (r: T) => number): Promise<Map<string, T>> {
+  const results = new Map<string, T[]>(variants.map(([name]) => [name, []]));
+  for (let i = 0; i < rounds; i++) for (const [name, run] of variants) results.get(name)!.push(await run());
+  return new Map([...results].map(([name, list]) => [name, median(list, by)]));
+}
+
+const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function inProcess(keys: GatewayKeys, partners: PartnerDirectory): Promise<string[]> {
   const urls = authUrls('http://127.0.0.1:1');
   const registered = partners.findClient('es-client')!;
   const granted = negotiateScopes('system/*.rs', registered.client.scopes);
-  const rows: Array<[string, number]> = [];
+  const variants: Array<[string, () => Promise<Cost>]> = [];
   for (const alg of ['RS384', 'ES384'] as const) {
+    const n = alg === 'RS384' ? 1000 : 200;
     const issuer = new AccessTokenIssuer({ keys, issuer: urls.issuer, audience: urls.fhirBaseUrl, alg });
     const { accessToken } = await issuer.issue(registered, granted, 'TREAT');
     const key = await importJWK(keys.publicJwks.keys.find((k) => k.alg === alg)!, alg);
-    rows.push([`jose jwtVerify ${alg} (ceiling)`, await perSecond(2, () => jwtVerify(accessToken, key))]);
     const uncached = new AccessTokenVerifier({ keys, issuer: urls.issuer, audience: urls.fhirBaseUrl, directory: partners, cacheSize: 0 });
-    rows.push([`AccessTokenVerifier ${alg}, no cache`, await perSecond(2, () => uncached.verify(accessToken))]);
     const cached = new AccessTokenVerifier({ keys, issuer: urls.issuer, audience: urls.fhirBaseUrl, directory: partners });
-    rows.push([`AccessTokenVerifier ${alg}, cached`, await perSecond(2, () => cached.verify(accessToken))]);
-    rows.push([`AccessTokenIssuer.issue ${alg} (sign)`, await perSecond(2, () => issuer.issue(registered, granted, 'TREAT'))]);
+    variants.push(
+      [`jose jwtVerify ${alg} (library ceiling)`, () => measure(n, () => jwtVerify(accessToken, key))],
+      [`AccessTokenVerifier.verify ${alg}, no cache`, () => measure(n, () => uncached.verify(accessToken))],
+      [`AccessTokenVerifier.verify ${alg}, cached`, () => measure(100_000, () => cached.verify(accessToken))],
+      [`AccessTokenIssuer.issue ${alg} (sign)`, () => measure(n / 2, () => issuer.issue(registered, granted, 'TREAT'))],
+    );
   }
-  return rows;
+  for (const [, run] of variants) await run(); // warm-up
+  const results = await interleaved(3, variants, (c) => c.cpuMicros);
+  return variants.map(([name]) => {
+    const c = results.get(name)!;
+    return `| ${name} | ${fmt(c.cpuMicros, 2)} | ${fmt(1e6 / c.cpuMicros)} | ${fmt(c.opsPerSecond)} |`;
+  });
 }
 
 async function assertions(jwk: JWK, clientId: string, tokenUrl: string, n: number): Promise<string[]> {
@@ -142,9 +175,26 @@ async function tokenLoad(tokenUrl: string, bodies: string[], connections: number
   });
 }
 
-function row(name: string, r: AutocannonResult): string {
+interface HttpCost {
+  result: AutocannonResult;
+  /** Server-process CPU µs per request. */
+  cpuMicros: number;
+}
+
+async function serverCpu(baseUrl: string): Promise<number> {
+  return ((await (await fetch(`${baseUrl}/__cpu`)).json()) as { micros: number }).micros;
+}
+
+async function withServerCpu(baseUrl: string, run: () => Promise<AutocannonResult>): Promise<HttpCost> {
+  const c0 = await serverCpu(baseUrl);
+  const result = await run();
+  const c1 = await serverCpu(baseUrl);
+  return { result, cpuMicros: (c1 - c0) / result.requests.total };
+}
+
+function row(name: string, { result: r, cpuMicros }: HttpCost, extra = ''): string {
   const bad = r.non2xx + r.errors;
-  return `| ${name} | ${Math.round(r.requests.average).toLocaleString('en-US')} | ${r.latency.p50} | ${r.latency.p99} |${bad ? ` ${bad} failed` : ''}`;
+  return `| ${name} | ${fmt(r.requests.average)} | ${r.latency.p50} | ${r.latency.p99} | ${fmt(cpuMicros)} | ${extra}${bad ? ` ${bad} failed` : ''} |`;
 }
 
 async function main(): Promise<void> {
@@ -166,11 +216,11 @@ async function main(): Promise<void> {
   };
   log(`Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim()}; ${new Date().toISOString()}`);
   log('');
-  log('In-process, one core, sequential awaits (ops/s):');
+  log('In-process, sequential awaits; median of 3 interleaved rounds:');
   log('');
-  log('| Operation | ops/s |');
-  log('|---|---|');
-  for (const [name, ops] of await inProcess(keys, partners)) log(`| ${name} | ${Math.round(ops).toLocaleString('en-US')} |`);
+  log('| Operation | CPU µs/op | ops per CPU-second | wall-clock ops/s |');
+  log('|---|---|---|---|');
+  for (const line of await inProcess(keys, partners)) log(line);
 
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'serve', setupFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -180,10 +230,10 @@ async function main(): Promise<void> {
   const tokenUrl = `${baseUrl}/auth/token`;
   try {
     log('');
-    log('Over HTTP, server in its own process on loopback, real Redis (autocannon):');
+    log('Over HTTP, server in its own process on loopback, real Redis (autocannon; reads: median of 5 interleaved 3 s rounds by CPU):');
     log('');
-    log('| Load | req/s | p50 ms | p99 ms |');
-    log('|---|---|---|---|');
+    log('| Load | req/s | p50 ms | p99 ms | server CPU µs/req | |');
+    log('|---|---|---|---|---|---|');
     for (const [clientId, n] of [['rs-client', 6000], ['es-client', 3000]] as const) {
       const jwk = setup.clients[clientId];
       const form = (a: string) =>
@@ -191,7 +241,8 @@ async function main(): Promise<void> {
       const warm = (await assertions(jwk, clientId, tokenUrl, 200)).map(form);
       await tokenLoad(tokenUrl, warm, 8);
       const bodies = (await assertions(jwk, clientId, tokenUrl, n)).map(form);
-      log(row(`POST /auth/token, ${jwk.alg} client assertion, 16 connections`, await tokenLoad(tokenUrl, bodies, 16)));
+      const cost = await withServerCpu(baseUrl, () => tokenLoad(tokenUrl, bodies, 16));
+      log(row(`POST /auth/token, ${jwk.alg} client assertion, 16 connections`, cost, 'Redis CPU not counted'));
     }
     const [assertion] = await assertions(setup.clients['rs-client'], 'rs-client', tokenUrl, 1);
     const tokenRes = await fetch(tokenUrl, {
@@ -201,13 +252,20 @@ async function main(): Promise<void> {
     });
     const { access_token: token } = (await tokenRes.json()) as { access_token: string };
     const headers = { authorization: `Bearer ${token}` };
-    for (const [name, path] of [
+    const reads: Array<[string, string]> = [
       ['GET read stub, no auth (ceiling)', '/plain/Patient/1'],
       ['GET read stub + requireBearer, verified-token cache', '/cached/Patient/1'],
       ['GET read stub + requireBearer, no cache (RS384 verify each request)', '/uncached/Patient/1'],
-    ] as const) {
-      await autocannon({ url: `${baseUrl}${path}`, connections: 32, duration: 2, headers });
-      log(row(`${name}, 32 connections`, await autocannon({ url: `${baseUrl}${path}`, connections: 32, duration: 8, headers })));
+    ];
+    const load = (path: string) => () =>
+      withServerCpu(baseUrl, () => autocannon({ url: `${baseUrl}${path}`, connections: 32, duration: 3, headers }));
+    await interleaved(1, reads.map(([name, path]) => [name, load(path)]), (r) => r.cpuMicros); // warm-up
+    const results = await interleaved(5, reads.map(([name, path]) => [name, load(path)]), (r) => r.cpuMicros);
+    const base = results.get(reads[0]![0])!.cpuMicros;
+    for (const [name] of reads) {
+      const cost = results.get(name)!;
+      const extra = cost.cpuMicros === base ? 'baseline' : `${fmt(cost.cpuMicros - base)} µs/req over the baseline`;
+      log(row(`${name}, 32 connections`, cost, extra));
     }
   } finally {
     child.kill('SIGTERM');
