@@ -3,8 +3,16 @@ import type { Command } from 'commander';
 import type { SigningAlg } from '../auth/gateway-keys.js';
 import { keysGenerate } from './keys.js';
 import { token } from './token.js';
+import { workerCommand } from './worker.js';
 
 export function register(program: Command): void {
+  program
+    .command('worker')
+    .description('Run the queue workers (Bulk Data export) until SIGTERM')
+    .action(async () => {
+      await workerCommand(process.env);
+    });
+
   const keys = program.command('keys').description('SMART Backend Services client keys');
   keys
     .command('generate')

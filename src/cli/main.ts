@@ -8,8 +8,9 @@ program.name('lead-gateway').description('LEAD FHIR Gateway: Medicare ACO / Medi
 program
   .command('serve')
   .description('Serve the FHIR API (and, with --with-worker, the queue workers in the same process)')
-  .action(async () => {
-    await serveCommand(process.env);
+  .option('--with-worker', 'also run the queue workers (Bulk Data export) in this process, for the quick start')
+  .action(async (o: { withWorker?: boolean }) => {
+    await serveCommand(process.env, { withWorker: o.withWorker === true });
   });
 
 // Other commands register themselves here as their modules land.

@@ -4,8 +4,9 @@ import { loadConfig, ConfigError } from '../config/env.js';
 import { createLogger } from '../logger.js';
 import { createGateway } from '../gateway.js';
 import { createAuth } from '../auth/wiring.js';
+import { startWorkers, type Workers } from './worker.js';
 
-export async function serveCommand(env: NodeJS.ProcessEnv): Promise<void> {
+export async function serveCommand(env: NodeJS.ProcessEnv, opts: { withWorker?: boolean } = {}): Promise<void> {
   let config;
   try {
     config = loadConfig(env);
@@ -25,6 +26,9 @@ export async function serveCommand(env: NodeJS.ProcessEnv): Promise<void> {
     process.exit(2);
   }
   const gateway = await createGateway({ config, logger, auth: auth.wiring, redis: auth.redis });
+  const workers: Workers | undefined = opts.withWorker
+    ? await startWorkers({ config, logger, db: gateway.db, storage: gateway.bulk.ctx.storage })
+    : undefined;
   const server = gateway.app.listen(config.port, config.host, () => {
     logger.info(
       { port: config.port, store: gateway.db.kind, baseUrl: config.baseUrl },
@@ -34,7 +38,10 @@ export async function serveCommand(env: NodeJS.ProcessEnv): Promise<void> {
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
     server.close(() => {
-      void gateway.close().then(() => auth.close()).then(() => process.exit(0));
+      void Promise.resolve(workers?.close())
+        .then(() => gateway.close())
+        .then(() => auth.close())
+        .then(() => process.exit(0));
     });
     setTimeout(() => process.exit(1), 10000).unref();
   };

@@ -1,0 +1,64 @@
+// `lead-gateway worker`: runs the queue workers (today the Bulk Data export worker) until
+// SIGTERM/SIGINT, then stops taking jobs and lets running ones finish (BullMQ hands a job a
+// killed worker held back to the queue: stalled-job recovery). `serve --with-worker` runs the
+// same workers inside the API process for the quick start.
+import type { GatewayConfig } from '../config/env.js';
+import { loadConfig, ConfigError } from '../config/env.js';
+import { createLogger, type Logger } from '../logger.js';
+import { defaultExportStorage } from '../fhir/bulk/bulk-export.js';
+import type { ExportStorage } from '../fhir/bulk/export-storage.js';
+import { initExportWorker } from '../fhir/bulk/export-worker.js';
+import { loadDefinitions } from '../fhir/definitions.js';
+import type { Database } from '../fhir/store/database.js';
+import { openDatabase } from '../fhir/store/open-database.js';
+
+export interface Workers {
+  close(): Promise<void>;
+}
+
+export async function startWorkers(opts: { config: GatewayConfig; logger: Logger; db: Database; storage?: ExportStorage }): Promise<Workers> {
+  const { config, logger, db } = opts;
+  loadDefinitions();
+  const exportWorker = initExportWorker({
+    db,
+    storage: opts.storage ?? defaultExportStorage(config),
+    config: config.bulk,
+    fhirBase: `${config.baseUrl}/fhir`,
+    logger,
+    redisUrl: config.redisUrl,
+  });
+  logger.info({ concurrency: config.bulk.workerConcurrency }, 'export worker started');
+  return { close: () => exportWorker.close() };
+}
+
+export async function workerCommand(env: NodeJS.ProcessEnv): Promise<void> {
+  let config: GatewayConfig;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (!config.databaseUrl) {
+    // PGlite is one process's database: the API and a separate worker cannot share it.
+    process.stderr.write('lead-gateway worker needs DATABASE_URL (PostgreSQL); with the embedded store run `serve --with-worker`\n');
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const workers = await startWorkers({ config, logger, db });
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'worker shutting down');
+    // Long exports get the grace period; a job still held after it is re-delivered later.
+    setTimeout(() => process.exit(1), 30000).unref();
+    void workers
+      .close()
+      .then(() => db.close())
+      .then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
