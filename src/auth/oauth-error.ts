@@ -7,7 +7,10 @@ export type OAuthErrorCode =
   | 'invalid_grant'
   | 'unauthorized_client'
   | 'unsupported_grant_type'
-  | 'invalid_scope';
+  | 'invalid_scope'
+  // RFC 6749 §4.1.2.1 defines it for the authorization endpoint; we answer it, with 429, to a
+  // caller over the token endpoint's per-address limit.
+  | 'temporarily_unavailable';
 
 /**
  * A token-endpoint failure. `description` goes to the client; `reason` only to our logs, so a

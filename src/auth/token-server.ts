@@ -3,13 +3,14 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { GatewayConfig } from '../config/env.js';
-import { purposeOfUseOf, type PartnerDirectory } from '../config/partners.js';
+import { purposeOfUseOf, type PartnerDirectory, type RateLimit } from '../config/partners.js';
 import type { Logger } from '../logger.js';
 import { AccessTokenIssuer, AccessTokenVerifier, InvalidTokenError } from './access-token.js';
 import { authUrls } from './auth-urls.js';
 import { bearerChallenge, bearerToken } from './bearer.js';
 import { ClientAssertionVerifier, JWT_BEARER } from './client-assertion.js';
 import { ClientKeys, type ClientKeysOptions } from './client-keys.js';
+import { countRequest } from './fixed-window.js';
 import type { GatewayKeys, SigningAlg } from './gateway-keys.js';
 import { JtiReplayGuard } from './jti-replay-guard.js';
 import { OAuthError, sendOAuthError } from './oauth-error.js';
@@ -32,6 +33,12 @@ export interface AuthRouterOptions {
   clockSkewSeconds?: number;
   /** Tuning for jwksUri fetches. */
   jwks?: Omit<ClientKeysOptions, 'logger' | 'now'>;
+  /**
+   * Token requests allowed per client address (default 600 a minute; false turns it off). Every
+   * request may cost a signature check, so a flood is refused before any parsing. Behind a proxy,
+   * set express `trust proxy` so `req.ip` is the caller's address.
+   */
+  tokenRateLimit?: RateLimit | false;
   /** Verifier for /auth/introspect callers; pass the one requireBearer uses to share its cache. */
   verifier?: AccessTokenVerifier;
   now?: () => number;
@@ -49,11 +56,12 @@ export function createAuthRouter(opts: AuthRouterOptions): Router {
   const urls = authUrls(opts.config.baseUrl);
   const { logger, partners } = opts;
   const now = opts.now ?? Date.now;
+  const keyPrefix = opts.keyPrefix ?? 'lead:auth:';
   const assertions = new ClientAssertionVerifier({
     directory: partners,
     tokenUrl: urls.tokenUrl,
     keys: new ClientKeys({ ...opts.jwks, logger, now }),
-    replay: new JtiReplayGuard(opts.redis, opts.keyPrefix ?? 'lead:auth:'),
+    replay: new JtiReplayGuard(opts.redis, keyPrefix),
     clockSkewSeconds: opts.clockSkewSeconds,
     now,
   });
@@ -62,6 +70,22 @@ export function createAuthRouter(opts: AuthRouterOptions): Router {
   const verifier = opts.verifier ?? new AccessTokenVerifier({ ...common, directory: partners });
   const discovery = smartConfiguration(urls, partners);
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+
+  const tokenLimit = opts.tokenRateLimit === undefined ? { requests: 600, windowSeconds: 60 } : opts.tokenRateLimit;
+  const perAddress: RequestHandler = async (req, res, next) => {
+    if (!tokenLimit) return next();
+    let count;
+    try {
+      count = await countRequest(opts.redis, `${keyPrefix}tl:${req.ip ?? 'unknown'}`, tokenLimit, now());
+    } catch (err) {
+      logger.error({ err }, 'token rate limit unavailable (Redis); request allowed');
+      return next();
+    }
+    if (count.allowed) return next();
+    logger.warn({ limit: tokenLimit.requests, windowSeconds: tokenLimit.windowSeconds }, 'token endpoint rate limit exceeded');
+    res.set('Retry-After', String(count.retryAfter));
+    sendOAuthError(res, new OAuthError('temporarily_unavailable', `Too many token requests; retry after ${count.retryAfter} s`), 429);
+  };
 
   const token: RequestHandler = async (req, res) => {
     let clientId: string | undefined;
@@ -150,7 +174,7 @@ export function createAuthRouter(opts: AuthRouterOptions): Router {
   };
 
   const router = express.Router();
-  router.post('/auth/token', form, token);
+  router.post('/auth/token', perAddress, form, token);
   router.post('/auth/introspect', form, introspect);
   router.get(['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration'], (_req, res) => {
     // conformance.md: application/json whatever the Accept header says.

@@ -570,3 +570,34 @@ describe('jwksUri fetch limits', () => {
     }
   });
 });
+
+describe('token endpoint rate limit per client address', () => {
+  it('answers 429 temporarily_unavailable with Retry-After once the address is over its limit', async () => {
+    const limitedPrefix = uniquePrefix('token-limit');
+    const limited = await listen((baseUrl) =>
+      express().use(
+        createAuthRouter({
+          partners: directory([{ id: 'aco-x', type: 'ACO', clients: [{ clientId: es.clientId, jwks: publicJwks(es), scopes: ['system/*.rs'] }] }]),
+          keys,
+          redis,
+          logger,
+          keyPrefix: limitedPrefix,
+          config: { baseUrl },
+          tokenRateLimit: { requests: 2, windowSeconds: 3600 },
+        }),
+      ),
+    );
+    try {
+      const url = `${limited.baseUrl}/auth/token`;
+      expect((await postForm(url, tokenRequest(await signAssertion(es, url), scope))).status).toBe(200);
+      expect((await postForm(url, { grant_type: 'nonsense' })).status).toBe(400); // refused requests count too
+      const res = await postForm(url, tokenRequest(await signAssertion(es, url), scope));
+      expect({ status: res.status, error: res.body.error }).toEqual({ status: 429, error: 'temporarily_unavailable' });
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    } finally {
+      await limited.close();
+      await cleanupPrefix(redis, limitedPrefix);
+    }
+  });
+});
