@@ -1,5 +1,7 @@
 // The `lead-gateway` command line. One file per command; this file only registers them.
 import { Command } from 'commander';
+import { registerIngest } from './ingest.js';
+import { registerSamples } from './samples.js';
 import { serveCommand } from './serve.js';
 
 const program = new Command();
@@ -16,5 +18,7 @@ program
 // Other commands register themselves here as their modules land.
 const extra = await import('./commands.js').catch(() => undefined);
 extra?.register(program);
+registerIngest(program, process.env);
+registerSamples(program);
 
 await program.parseAsync(process.argv);
