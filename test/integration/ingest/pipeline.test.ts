@@ -60,19 +60,19 @@ describe('ingest pipeline', () => {
   it('rejects exactly the bad rows with line, field and reason, and stores the rest once', async () => {
     const header = 'msis_id,submtg_state_cd,year_month,medicaid_enrolled,dual_elgbl_cd';
     const rows = [header];
-    for (let i = 1; i <= 100; i++) {
-      const bad = i % 25 === 0; // 1 in 25 bad: lines 26, 51, 76, 101
-      rows.push(`BAD${i},26,${bad ? '2026-13' : '2026-07'},Y,${i % 50 === 0 ? '07' : '02'}`);
+    for (let i = 1; i <= 60; i++) {
+      const bad = i % 20 === 0; // 1 in 20 bad: lines 21, 41, 61
+      rows.push(`BAD${i},26,${bad ? '2026-13' : '2026-07'},Y,${i % 40 === 0 ? '07' : '02'}`);
     }
     const report = await run(rows, 'eligibility-month');
-    expect(report).toMatchObject({ records: 100, accepted: 96, rejected: 4 });
-    expect(report.rejects.map((r) => r.lines)).toEqual([[26], [51], [76], [101]]);
+    expect(report).toMatchObject({ records: 60, accepted: 57, rejected: 3 });
+    expect(report.rejects.map((r) => r.lines)).toEqual([[21], [41], [61]]);
     expect(report.rejects[1].issues).toEqual([
-      expect.objectContaining({ location: ['Line[51]'], expression: ['year_month'] }),
-      expect.objectContaining({ location: ['Line[51]'], expression: ['dual_elgbl_cd'], code: 'code-invalid' }),
+      expect.objectContaining({ location: ['Line[41]'], expression: ['year_month'] }),
+      expect.objectContaining({ location: ['Line[41]'], expression: ['dual_elgbl_cd'], code: 'code-invalid' }),
     ]);
     const stored = await count("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'Coverage' AND content->'subscriberId' #>> '{}' LIKE 'BAD%'");
-    expect(stored).toBe(96);
+    expect(stored).toBe(57);
   }, 120_000);
 
   it('rejects a whole file with a wrong header', async () => {
