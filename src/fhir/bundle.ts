@@ -64,7 +64,7 @@ function subRequest(req: FhirRequest, method: string, url: string, body: unknown
   if (entry.request?.ifMatch) headers['if-match'] = entry.request.ifMatch;
   if (entry.request?.ifNoneExist) headers['if-none-exist'] = entry.request.ifNoneExist;
   if (entry.request?.ifNoneMatch) headers['if-none-match'] = entry.request.ifNoneMatch;
-  return { method, path: `/${path}`, query: [...new URLSearchParams(query)], headers, body, access: req.access };
+  return { method, path: `/${path}`, query: [...new URLSearchParams(query)], headers, body, access: req.access, recipient: req.recipient };
 }
 
 function responseEntry(res: FhirResponse, fullUrl?: string): BundleEntry {
@@ -124,7 +124,17 @@ async function transaction(router: FhirRouter, req: FhirRequest, repo: Repositor
         throw atEntry(p.index, err);
       }
     }
-    // 3. Execute in the specified order.
+    // 3. Validate every resource before writing any, so a bad entry costs no writes.
+    for (const p of planned) {
+      if ((p.method === 'POST' || p.method === 'PUT') && p.entry.resource) {
+        try {
+          router.validator.validate(p.entry.resource);
+        } catch (err) {
+          throw atEntry(p.index, err);
+        }
+      }
+    }
+    // 4. Execute in the specified order.
     const out: BundleEntry[] = new Array(planned.length);
     for (const p of [...planned].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
       try {

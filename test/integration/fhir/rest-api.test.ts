@@ -342,7 +342,7 @@ describe.each(STORE_KINDS)('FHIR REST API on %s', (kind) => {
       expect(c.body.total).toBe(2);
       const all = await http('GET', `${gw.fhir}/Patient?family=Bulk&_summary=count`);
       expect(all.body.total).toBe(1000);
-    }, 120000);
+    }, 300000);
 
     it('batch entries succeed or fail on their own', async () => {
       const r = await http('POST', gw.fhir, {
