@@ -118,8 +118,8 @@ export class ClientKeys {
     return pending;
   }
 
+  /** Fetches and caches the set; a failed fetch leaves a still-fresh cached set in place. */
   private async fetchSet(uri: string): Promise<RemoteSet> {
-    this.remote.delete(uri);
     // client-confidential-asymmetric.md: GET with Accept: application/json, no client auth.
     // Redirects are refused so a registered URL cannot bounce us to an internal address.
     const res = await fetch(uri, {
@@ -142,6 +142,7 @@ export class ClientKeys {
     const ttl = cacheSeconds(res.headers.get('cache-control'), this.opts.defaultMaxAgeSeconds, this.opts.maxMaxAgeSeconds);
     const set = { keys: createLocalJWKSet({ keys }), fetchedAt, expiresAt: fetchedAt + ttl * 1000 };
     if (ttl > 0) this.remote.set(uri, set);
+    else this.remote.delete(uri);
     return set;
   }
 }

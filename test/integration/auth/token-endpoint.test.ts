@@ -36,6 +36,7 @@ let jwksServer: Listening;
 let served: { keys: JWK[] };
 let jwksFetches = 0;
 let noStoreFetches = 0;
+let flakyFetches = 0;
 let server: Listening;
 let second: Listening; // a second gateway process: same BASE_URL, same Redis
 let tokenUrl: string;
@@ -62,6 +63,11 @@ beforeAll(async () => {
     express().get('/jwks.json', (_req, res) => {
       jwksFetches += 1;
       res.set('Cache-Control', 'max-age=60').json(served);
+    }).get('/flaky.json', (_req, res) => {
+      // Serves the keys once, then fails.
+      flakyFetches += 1;
+      if (flakyFetches === 1) res.set('Cache-Control', 'max-age=60').json(publicJwks(remote));
+      else res.status(500).end();
     }).get('/no-store.json', (_req, res) => {
       noStoreFetches += 1;
       res.set('Cache-Control', 'no-store').json(publicJwks(remote));
@@ -567,6 +573,26 @@ describe('jwksUri fetch limits', () => {
       expect(jwksFetches).toBe(before);
     } finally {
       await cooled.close();
+    }
+  });
+});
+
+describe('jwksUri outages', () => {
+  it('keeps using a fresh cached JWKS when a refetch for an unknown kid fails', async () => {
+    const jwksUri = `${jwksServer.baseUrl}/flaky.json`;
+    const partners = directory([{ id: 'hie-flaky', type: 'HIE', clients: [{ clientId: remote.clientId, jwksUri, scopes: ['system/*.rs'] }] }]);
+    const flaky = await listen((baseUrl) =>
+      express().use(createAuthRouter({ partners, keys, redis, logger, keyPrefix: prefix, config: { baseUrl }, jwks: { refetchCooldownMs: 0 } })),
+    );
+    try {
+      const url = `${flaky.baseUrl}/auth/token`;
+      expect((await postForm(url, tokenRequest(await signAssertion(remote, url), scope))).status).toBe(200);
+      expect((await postForm(url, tokenRequest(await signAssertion(remote, url, { header: { kid: 'rotated?' } }), scope))).status).toBe(401);
+      expect(flakyFetches).toBe(2);
+      expect((await postForm(url, tokenRequest(await signAssertion(remote, url), scope))).status).toBe(200);
+      expect(flakyFetches).toBe(2);
+    } finally {
+      await flaky.close();
     }
   });
 });
