@@ -11,6 +11,8 @@ import { loadDefinitions } from './fhir/definitions.js';
 import { FhirRouter } from './fhir/router.js';
 import { fhirErrorHandler, fhirRoutes, send } from './fhir/routes.js';
 import { outcomes } from './fhir/outcomes.js';
+import type { SearchRequest } from './fhir/search/search-request.js';
+import type { Resource } from '@medplum/fhirtypes';
 import type { Database } from './fhir/store/database.js';
 import { openDatabase } from './fhir/store/open-database.js';
 import { Repository } from './fhir/store/repository.js';
@@ -19,6 +21,16 @@ import { requestLog } from './request-log.js';
 import { requesterOf } from './auth/requester.js';
 import { createBulkExport, type BulkExport } from './fhir/bulk/bulk-export.js';
 import type { ExportRecipient } from './fhir/bulk/export-job.js';
+import { createExchange, type Exchange } from './exchange/exchange.js';
+import { sourceFromRequester } from './exchange/write-source.js';
+import { loadPartners } from './config/partners.js';
+import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
+import { AuditTrail, type DisclosureChannel } from './consent/audit.js';
+import { ConsentEngine } from './consent/engine.js';
+import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
+import { Labeler } from './consent/labeler.js';
+import { loadValueSets } from './consent/value-sets.js';
+import type { FhirRequest } from './fhir/router.js';
 
 export interface AuthWiring {
   /** Runs before the FHIR routes: rejects unauthenticated calls, records the requester. */
@@ -42,6 +54,8 @@ export interface GatewayDeps {
    */
   auth: AuthWiring | 'none';
   now?: () => Date;
+  /** The default disclosure policy; otherwise read from config.policyFile. */
+  policy?: DisclosurePolicy;
 }
 
 export interface Gateway {
@@ -51,8 +65,12 @@ export interface Gateway {
   redis: Redis;
   validator: Validator;
   router: FhirRouter;
+  /** Labels on write, decides and filters on every read path and disclosure, audits. */
+  consent: ConsentEngine;
   /** Bulk Data $export: routes are mounted; the worker (cli/worker.ts) runs the jobs. */
   bulk: BulkExport;
+  /** Queued exchange: outbox hook on every write, /metrics, /admin/queues (src/exchange). */
+  exchange: Exchange;
   close(): Promise<void>;
 }
 
@@ -73,7 +91,23 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const validator = Validator.fromProfileDir(deps.profilesDir ?? new URL('../profiles', import.meta.url).pathname);
   const fhirBase = `${config.baseUrl}/fhir`;
-  const repo = new Repository(db, { validate: (r) => validator.validate(r), baseUrl: fhirBase, now: deps.now });
+  const partners = loadPartners(config.partnersFile);
+  const labeler = new Labeler({
+    valueSets: loadValueSets(),
+    part2Organizations: new Set(partners.organizations.filter((o) => o.part2Program).map((o) => o.id)),
+  });
+  const exchange = createExchange({ config, db, directory: partners, now: deps.now });
+  const repo = new Repository(db, {
+    onWrite: exchange.onWrite,
+    prepare: (tx, r) => labeler.prepare(tx, r),
+    validate: (r) => validator.validate(r),
+    baseUrl: fhirBase,
+    now: deps.now,
+  });
+  // Audit records are server-made: no labeler, no validation, no write hooks.
+  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now }), deps.now);
+  const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });
+  setDefaultConsentEngine(consent);
   const auth = deps.auth;
   const capability = buildCapabilityStatement({
     baseUrl: fhirBase,
@@ -92,6 +126,17 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     defaultPageSize: config.defaultPageSize,
     maxPageSize: config.maxPageSize,
     capabilityStatement: () => capability,
+    // Without SMART (tests of the core) every caller is trusted and reads are not filtered.
+    ...(auth === 'none'
+      ? {}
+      : {
+          disclose: async (req: FhirRequest, resources: Resource[]) =>
+            req.recipient ? (await consent.filter(req.recipient, resources, channelOf(req))).permitted : [],
+          screen: (req: FhirRequest, interaction: 'search' | 'history', sreq?: SearchRequest) => {
+            if (!req.recipient) throw outcomes.forbidden('No recipient for this request');
+            consent.screen(req.recipient, interaction, sreq);
+          },
+        }),
   });
 
   const app = express();
@@ -113,7 +158,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   if (auth !== 'none') {
     if (auth.routes) app.use(auth.routes);
     app.use('/fhir', auth.middleware);
+    app.use('/fhir', sourceFromRequester); // routing: writes come from the requester's organization
   }
+  app.use(exchange.routes);
   const accessFor = auth === 'none' ? () => trustedAccess : auth.accessFor;
   const bulk = createBulkExport({
     config,
@@ -148,21 +195,38 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     redis,
     validator,
     router,
+    consent,
     bulk,
+    exchange,
     async close() {
+      clearDefaultConsentEngine(consent);
       await bulk.close();
+      await exchange.close();
       if (ownsRedis) redis.disconnect();
       if (!deps.db) await db.close();
     },
   };
 }
 
+/** The read path a REST request discloses through, for the AuditEvent. */
+function channelOf(req: FhirRequest): DisclosureChannel {
+  const segs = req.path.split('/').filter(Boolean);
+  if (segs.length === 1 || segs[1] === '_search') return 'search';
+  if (segs.length === 2) return 'read';
+  return segs.length === 3 ? 'history' : 'vread';
+}
+
 /** FHIR Bulk Data Access IG (v2.0.0) canonical base: $export at system, Patient and Group level. */
 const BULK_IG = 'http://hl7.org/fhir/uv/bulkdata';
 
 async function readiness(db: Database, redis: Redis): Promise<{ ok: boolean; database: string; redis: string }> {
-  const timeout = <T>(p: Promise<T>): Promise<T> =>
-    Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000))]);
+  const timeout = <T>(p: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<T>((_, rej) => {
+      timer = setTimeout(() => rej(new Error('timeout')), 2000);
+    });
+    return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+  };
   const database = await timeout(db.query('SELECT 1')).then(() => 'ok', () => 'unreachable');
   const r = await timeout(redis.ping()).then(() => 'ok', () => 'unreachable');
   return { ok: database === 'ok' && r === 'ok', database, redis: r };

@@ -1,10 +1,14 @@
 // The one seam every disclosure passes through (REST reads, exchange deliveries, bulk export):
-// given who receives the data and why, which resources may go, and in what form.
+// given who receives the data and why, which resources may go, and in what form. The consent
+// engine (engine.ts) does the work: labels, relationship, the person's Consents, the default
+// policy (config/policy.json), obligations, and an AuditEvent per call.
 //
-// Until the consent engine lands (labeler, decision point, Consent resources), this passes
-// everything through unchanged; its callers already route every disclosure through here, so
-// the engine replaces the body of this function and nothing else.
+// Callers that do not hold an engine (bulk export worker, exchange) use the process default,
+// installed by the composition root (src/gateway.ts). With no engine installed nothing is
+// disclosed: fail closed.
 import type { Resource } from '@medplum/fhirtypes';
+import type { DisclosureChannel } from './audit.js';
+import type { ConsentEngine } from './engine.js';
 
 export interface Recipient {
   organizationId: string;
@@ -20,7 +24,27 @@ export interface FilterResult<T extends Resource = Resource> {
   withheld: number;
 }
 
-export async function filterForRecipient<T extends Resource>(recipient: Recipient, resources: T[]): Promise<FilterResult<T>> {
-  void recipient;
-  return { permitted: resources, withheld: 0 };
+export interface FilterOptions {
+  /** The engine to use; defaults to the one the composition root installed. */
+  engine?: ConsentEngine;
+  /** How the data leaves (recorded in the AuditEvent). */
+  channel?: DisclosureChannel;
+}
+
+let defaultEngine: ConsentEngine | undefined;
+
+/** Installs the process-wide engine for callers without one (src/gateway.ts does this). */
+export function setDefaultConsentEngine(engine: ConsentEngine): void {
+  defaultEngine = engine;
+}
+
+/** Removes `engine` if it is the installed default (a closing gateway). */
+export function clearDefaultConsentEngine(engine: ConsentEngine): void {
+  if (defaultEngine === engine) defaultEngine = undefined;
+}
+
+export async function filterForRecipient<T extends Resource>(recipient: Recipient, resources: T[], opts: FilterOptions = {}): Promise<FilterResult<T>> {
+  const engine = opts.engine ?? defaultEngine;
+  if (!engine) return { permitted: [], withheld: resources.length };
+  return engine.filter(recipient, resources, opts.channel ?? 'disclosure');
 }

@@ -5,13 +5,15 @@
 //
 //   SMA → every patient (the state Medicaid agency holds the whole program's data)
 //   MCO → patients with an active Coverage whose payor is Organization/<organizationId>
-//   ACO → patients whose generalPractitioner or managingOrganization is Organization/<id>
+//   ACO → patients whose generalPractitioner or managingOrganization is Organization/<id>, or
+//         who are members of a roster Group whose managingEntity is Organization/<id>
 //         (until the alignment roster exists)
-//   HIE → the same references as an ACO; otherwise none
+//   HIE → the same references and rosters as an ACO (its participants); otherwise none
 //
 // Reads only the search index (idx_reference / idx_token), whose rows exist for current,
 // non-deleted versions only.
 import type { OrganizationType } from '../config/partners.js';
+import type { Sql } from '../fhir/store/database.js';
 
 export interface RelationshipParty {
   organizationId: string;
@@ -43,9 +45,31 @@ export function relatedPatientIdsSql(party: RelationshipParty, bind: (value: unk
       const org = bind(party.organizationId);
       return `SELECT DISTINCT g.id AS patient_id FROM idx_reference g
         WHERE g.resource_type = 'Patient' AND g.param IN ('general-practitioner', 'organization')
-          AND g.target_type = 'Organization' AND g.target_id = ${org} AND ${live('g.id')}`;
+          AND g.target_type = 'Organization' AND g.target_id = ${org} AND ${live('g.id')}
+        UNION
+        SELECT DISTINCT m.target_id AS patient_id FROM idx_reference m
+        JOIN idx_reference me ON me.resource_type = 'Group' AND me.id = m.id AND me.param = 'managing-entity'
+          AND me.target_type = 'Organization' AND me.target_id = ${org}
+        WHERE m.resource_type = 'Group' AND m.param = 'member' AND m.target_type = 'Patient' AND ${live('m.target_id')}`;
     }
     default:
       return 'SELECT NULL::text AS patient_id WHERE false';
   }
+}
+
+/**
+ * Which of `patientIds` the party has a relationship with: one query for a whole page of
+ * resources (the filter's per-request cache), never one per resource.
+ */
+export async function relatedAmong(sql: Sql, party: RelationshipParty, patientIds: string[]): Promise<Set<string>> {
+  if (!patientIds.length) return new Set();
+  const values: unknown[] = [];
+  const bind = (v: unknown): string => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  const related = relatedPatientIdsSql(party, bind);
+  const ids = bind(patientIds);
+  const r = await sql.query<{ patient_id: string }>(`SELECT rp.patient_id FROM (${related}) rp WHERE rp.patient_id = ANY(${ids}::text[])`, values);
+  return new Set(r.rows.map((x) => x.patient_id));
 }

@@ -44,6 +44,11 @@ export interface RouterOptions {
    * absent, stored JSON is sent unchanged (no parse / re-serialise).
    */
   disclose?: (req: FhirRequest, resources: Resource[]) => Promise<Resource[]>;
+  /**
+   * Runs before a search or history reads anything: throws (e.g. 400/403) for requests whose
+   * answer could reveal data the recipient may not see (`_has`, chains, counts).
+   */
+  screen?: (req: FhirRequest, interaction: 'search' | 'history', search?: SearchRequest) => void;
 }
 
 export class FhirRouter {
@@ -103,17 +108,17 @@ export class FhirRouter {
     assertAllowed(req.access, type, 'read');
     const r = await repo.readText(type, id);
     const headers = versionHeaders(r.versionId, r.lastUpdated);
+    let disclosed: Resource | undefined;
+    if (this.opts.disclose) {
+      // Withheld reads as absent — before the ETag check, or a 304 would confirm it exists.
+      [disclosed] = await this.opts.disclose(req, [JSON.parse(r.content) as Resource]);
+      if (!disclosed) throw outcomes.notFound(`${type}/${id}`);
+    }
     if (req.headers['if-none-match'] === headers.ETag) return { status: 304, headers };
     const summary = req.query.find(([k]) => k === '_summary')?.[1];
     const elements = req.query.find(([k]) => k === '_elements')?.[1];
-    if (summary || elements || this.opts.disclose) {
-      let res = JSON.parse(r.content) as Resource;
-      if (this.opts.disclose) {
-        // Withheld reads as absent: a 403 would confirm the resource exists.
-        const [allowed] = await this.opts.disclose(req, [res]);
-        if (!allowed) throw outcomes.notFound(`${type}/${id}`);
-        res = allowed;
-      }
+    if (summary || elements || disclosed) {
+      let res = disclosed ?? (JSON.parse(r.content) as Resource);
       if (elements) res = applyElements(res, elements.split(','));
       else if (summary === 'true' || summary === 'text' || summary === 'data') res = applySummary(res, summary);
       return { status: 200, body: res, headers };
@@ -134,6 +139,7 @@ export class FhirRouter {
 
   private async history(req: FhirRequest, repo: Repository, type: string, id: string): Promise<FhirResponse> {
     assertAllowed(req.access, type, 'history');
+    this.opts.screen?.(req, 'history');
     const count = Math.min(intQuery(req, '_count') ?? this.opts.defaultPageSize, this.opts.maxPageSize);
     const offset = intQuery(req, '_offset') ?? 0;
     const { versions, total } = await repo.history(type, id, { count, offset });
@@ -178,6 +184,7 @@ export class FhirRouter {
   private async search(req: FhirRequest, repo: Repository, type: string, pairs: [string, string][]): Promise<FhirResponse> {
     assertAllowed(req.access, type, 'search');
     const sreq = this.parseSearch(req, type, pairs);
+    this.opts.screen?.(req, 'search', sreq);
     // Included resources obey the same scopes: an include that can only reach a type outside
     // them is refused; one that may reach several types returns only the permitted ones.
     for (const inc of sreq.include) {
