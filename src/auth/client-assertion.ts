@@ -110,6 +110,8 @@ export class ClientAssertionVerifier {
     const exp = payload.exp!;
     // jose does not cap how far ahead exp may be.
     if (exp - nowSec > this.maxLifetime + this.skew) throw clientAuthFailed('exp more than 5 minutes ahead');
+    // jose checks iat only with maxTokenAge (which would make iat required; SMART does not).
+    if (payload.iat !== undefined && payload.iat > nowSec + this.skew) throw clientAuthFailed('iat in the future');
     const jti = payload.jti;
     if (typeof jti !== 'string' || jti === '' || jti.length > 255) throw clientAuthFailed('jti missing or too long');
     // Remember the jti until the assertion could no longer be accepted anyway.

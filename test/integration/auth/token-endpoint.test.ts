@@ -358,6 +358,29 @@ const cases: Case[] = [
     reason: 'exp more than 5 minutes ahead',
   },
   {
+    name: 'iat in the future beyond the skew',
+    params: async () =>
+      tokenRequest(await signAssertion(es, tokenUrl, { claims: { iat: Math.floor(Date.now() / 1000) + 200 } }), scope),
+    status: 401,
+    error: 'invalid_client',
+    reason: 'iat in the future',
+  },
+  {
+    name: 'nbf in the future beyond the skew',
+    params: async () =>
+      tokenRequest(await signAssertion(es, tokenUrl, { claims: { nbf: Math.floor(Date.now() / 1000) + 200 } }), scope),
+    status: 401,
+    error: 'invalid_client',
+    reason: 'verification failed: ERR_JWT_CLAIM_VALIDATION_FAILED',
+  },
+  {
+    name: 'exp as a string',
+    params: async () => tokenRequest(await signAssertion(es, tokenUrl, { claims: { exp: '9999999999' as unknown as number } }), scope),
+    status: 401,
+    error: 'invalid_client',
+    reason: 'verification failed: ERR_JWT_CLAIM_VALIDATION_FAILED',
+  },
+  {
     name: 'no exp',
     params: async () => tokenRequest(await signAssertion(es, tokenUrl, { claims: { exp: undefined } }), scope),
     status: 401,
