@@ -83,7 +83,15 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
 
   const buyin = row.mdcr_entlmt_buyin ? MEDICARE_BUYIN[row.mdcr_entlmt_buyin] : undefined;
   if (buyin && (buyin.partA || buyin.partB)) {
-    if (row.ma_contract_id) {
+    if (!row.mbi) {
+      // US Core us-core-15: a Coverage needs a member id; Medicare's is the MBI.
+      issues.push(
+        recordIssue(line, 'mbi', 'Medicare entitlement without an MBI: no Medicare FFS Coverage emitted', {
+          severity: 'warning',
+          code: 'incomplete',
+        }),
+      );
+    } else if (row.ma_contract_id) {
       issues.push(
         recordIssue(line, 'ma_contract_id', `Medicare Advantage contract ${row.ma_contract_id}: no Medicare FFS Coverage emitted`, {
           severity: 'warning',
@@ -104,15 +112,13 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
         period,
         payor: [ref(cms, cms.name)],
         class: [coverageClass('plan', row.mdcr_entlmt_buyin!, `Medicare entitlement: ${buyin.display}`)],
+        subscriberId: row.mbi,
       };
-      if (row.mbi) {
-        medicare.subscriberId = row.mbi;
-        medicare.identifier!.unshift({
-          type: { coding: [{ system: SYSTEM.v2IdentifierType, code: 'MB', display: 'Member Number' }] },
-          system: SYSTEM.mbi,
-          value: row.mbi,
-        });
-      }
+      medicare.identifier!.unshift({
+        type: { coding: [{ system: SYSTEM.v2IdentifierType, code: 'MB', display: 'Member Number' }] },
+        system: SYSTEM.mbi,
+        value: row.mbi,
+      });
       owned.unshift({ resource: cms, mode: 'create-if-absent' });
       owned.push({ resource: medicare, mode: 'upsert' });
     }

@@ -72,6 +72,14 @@ describe('eligibility_month mapper', () => {
     expect(record.issues[0]).toMatchObject({ severity: 'warning', expression: ['ma_contract_id'] });
   });
 
+  it('emits no Medicare coverage without an MBI (US Core needs a member id), with a warning', () => {
+    const { mbi: _m, ...noMbi } = fullDual;
+    const record = mapRow(noMbi);
+    expect(byType<Coverage>(record, 'Coverage').map((c) => c.type?.coding?.[0].code)).toEqual(['2']);
+    expect(record.issues[0]).toMatchObject({ severity: 'warning', expression: ['mbi'] });
+    expectAllValid(record.resources.map((m) => m.resource));
+  });
+
   it('gives the same ids on re-ingest and on amend; delete marks coverages entered-in-error', () => {
     const first = mapRow(fullDual);
     const again = mapRow(fullDual);
