@@ -39,7 +39,8 @@ const MAX_ASSERTION_CHARS = 8192;
 
 function header(assertion: string): ProtectedHeaderParameters {
   // Compact serialization only: no JWS JSON, no JWE (five segments).
-  if (assertion.length > MAX_ASSERTION_CHARS || assertion.split('.').length !== 3) throw clientAuthFailed('not a compact JWS');
+  if (assertion.length > MAX_ASSERTION_CHARS) throw clientAuthFailed('assertion too large');
+  if (assertion.split('.').length !== 3) throw clientAuthFailed('not a compact JWS');
   try {
     return decodeProtectedHeader(assertion);
   } catch {
@@ -74,7 +75,7 @@ export class ClientAssertionVerifier {
     const hdr = header(assertion);
     if (!ASSERTION_ALGS.includes(hdr.alg as (typeof ASSERTION_ALGS)[number])) throw clientAuthFailed('alg not allowed');
     if (hdr.typ !== 'JWT') throw clientAuthFailed('typ is not JWT');
-    if (typeof hdr.kid !== 'string' || hdr.kid === '' || hdr.kid.length > 256) throw clientAuthFailed('kid missing');
+    if (typeof hdr.kid !== 'string' || hdr.kid === '' || hdr.kid.length > 256) throw clientAuthFailed('kid missing or too long');
     // Never trust a key carried by the token itself (consent-security.md §4.1 J8).
     if (hdr.jwk !== undefined || hdr.x5c !== undefined || hdr.x5u !== undefined) throw clientAuthFailed('embedded key');
 

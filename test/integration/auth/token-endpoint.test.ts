@@ -257,7 +257,14 @@ const cases: Case[] = [
     params: async () => tokenRequest(await signAssertion(es, tokenUrl, { header: { kid: undefined } }), scope),
     status: 401,
     error: 'invalid_client',
-    reason: 'kid missing',
+    reason: 'kid missing or too long',
+  },
+  {
+    name: 'a 10 KB kid',
+    params: async () => tokenRequest(await signAssertion(es, tokenUrl, { header: { kid: 'k'.repeat(10 * 1024) } }), scope),
+    status: 401,
+    error: 'invalid_client',
+    reason: 'assertion too large', // the 8 KB cap applies before the header is decoded
   },
   {
     name: 'typ other than JWT',
