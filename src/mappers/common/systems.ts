@@ -47,8 +47,7 @@ export const LOCAL_SYSTEM = {
   interraiHcResponse: `${LEAD_CANONICAL}/CodeSystem/interrai-hc-response`,
   fallsScreen: `${LEAD_CANONICAL}/CodeSystem/falls-screen`,
   medicationRisk: `${LEAD_CANONICAL}/CodeSystem/medication-risk`,
-  tmsisEligibility: `${LEAD_CANONICAL}/CodeSystem/tmsis-eligibility`,
-  uomNcpdp: `${LEAD_CANONICAL}/CodeSystem/ncpdp-unit-of-measure`,
+  fridClass: `${LEAD_CANONICAL}/CodeSystem/medication-risk-frid-class`,
 } as const;
 
 /** Identifier systems. A Medicaid id is issued per state, so the state is part of the system. */

@@ -13,7 +13,7 @@
 // MDS 3.0 Section J: J1700A/B/C → 54850-3 / 54851-1 / 54852-9, J1800 → 54853-7,
 //   J1900A/B/C → 54855-2 / 54856-0 / 54857-8 [V loinc.org panel 86823-2].
 // Hendrich II is proprietary (licence needed) and is not accepted.
-// Yes/No answers: LOINC LA33-6 Yes, LA32-8 No (LOINC answer list LL361-7).
+// Yes/No answers: LOINC LA33-6 Yes, LA32-8 No [P: used throughout HL7 IG examples].
 
 export type Tool = 'STEADI_3Q' | 'STEADI_SI12' | 'TUG' | 'MORSE' | 'MDS_J';
 export type RiskBand = 'low' | 'moderate' | 'high';

@@ -74,6 +74,11 @@ export function checkItemRow(row: SourceRow, line: number, family: Family | unde
   if (family && !item.families.includes(family)) {
     return [recordIssue(line, 'item_id', `item ${row.item_id} is not part of ${family}`, { code: 'code-invalid' })];
   }
+  // GG performance items have columns; every other item is answered once (column "single").
+  const columned = item.answers === 'fasi-performance';
+  if (row.column !== undefined && columned === (row.column === 'single')) {
+    return [recordIssue(line, 'column', columned ? `item ${row.item_id} needs a performance column, not single` : `item ${row.item_id} takes column single`, { code: 'code-invalid' })];
+  }
   if (item.answers === 'text') {
     return row.response_text === undefined ? [recordIssue(line, 'response_text', 'required for a free-text item', { code: 'required' })] : [];
   }

@@ -123,7 +123,7 @@ export function assessMedicationRisk(
   const components: ObservationComponent[] = classCodes.map((c) => ({
     code: { coding: [{ system: LOCAL_SYSTEM.medicationRisk, code: 'frid-class', display: 'FRID class' }] },
     valueCodeableConcept: {
-      coding: [{ system: `${LOCAL_SYSTEM.medicationRisk}-frid-class`, version: options.fridClasses.version, code: c.code, display: c.display }],
+      coding: [{ system: LOCAL_SYSTEM.fridClass, version: options.fridClasses.version, code: c.code, display: c.display }],
     },
   }));
   if (components.length) frid.component = components;

@@ -154,6 +154,8 @@ describe('HCBS assessment record errors', () => {
   it('rejects unknown items and codes, and items outside the instrument', () => {
     expect(checkRecord(item('GG9999Z', 'usual_3d', '05'), 5)).toEqual([expect.objectContaining({ code: 'code-invalid', expression: ['item_id'] })]);
     expect(checkRecord(item('GG0130A', 'usual_3d', '12'), 6)).toEqual([expect.objectContaining({ code: 'code-invalid', expression: ['response_code'] })]);
+    expect(checkRecord(item('GG0130A', 'single', '05'), 6)).toEqual([expect.objectContaining({ expression: ['column'] })]);
+    expect(checkRecord(item('F0900A1', 'usual_3d', '05'), 6)).toEqual([expect.objectContaining({ expression: ['column'] })]);
     const mds = mapHcbsAssessment(assessment({ ...header, instrument: 'MDS_3_0' }, [item('GG0185A', 'usual_3d', '05')]), ctx);
     expect(mds).toMatchObject({ ok: false, issues: [expect.objectContaining({ diagnostics: expect.stringContaining('not part of MDS') })] });
     const fasi11 = mapHcbsAssessment(assessment(header, [item('GG0130A', 'usual_3d', '88')]), ctx);
