@@ -1,7 +1,7 @@
 // The CodeSystems published in /profiles match the mappers' tables, and every local code the
 // mappers emit for the sample files is defined in them.
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';
-import type { CodeSystem, Coding } from '@medplum/fhirtypes';
+import type { Coding, MedicationDispense } from '@medplum/fhirtypes';
 import { mapSource } from '../../../src/ingest/map-stream.js';
 import { parseSource } from '../../../src/ingest/parse.js';
 import { LEAD_CANONICAL } from '../../../src/mappers/common/systems.js';
@@ -34,13 +34,13 @@ describe('published CodeSystems', () => {
     const defined = new Map(buildCodeSystems(frid).map((cs) => [cs.url!, new Set(cs.concept!.map((c) => c.code))]));
     const layouts = createLayouts({ crosswalk: parseRxNormCrosswalk(readFileSync('samples/ndc-rxnorm-crosswalk.csv', 'utf8')) });
     const emitted: Coding[] = [];
-    const dispenses = [];
+    const dispenses: (MedicationDispense & { id: string })[] = [];
     for (const name of LAYOUT_NAMES) {
       for await (const o of mapSource(parseSource(createReadStream(`samples/${name}.csv`), { format: 'csv' }), layouts[name], ctx)) {
         if (!o.ok) continue;
         for (const m of o.record.resources) {
           codings(m.resource, emitted);
-          if (m.resource.resourceType === 'MedicationDispense') dispenses.push(m.resource as never);
+          if (m.resource.resourceType === 'MedicationDispense') dispenses.push(m.resource as MedicationDispense & { id: string });
         }
       }
     }
