@@ -1,4 +1,4 @@
-// NDJSON sources go through the same chain as CSV: numbers arrive as JSON numbers, not strings.
+// The pure chain (parse → group → check → map): NDJSON sources, and a large file with bad rows.
 import { mapSource, type RecordOutcome } from '../../../src/ingest/map-stream.js';
 import { parseSource } from '../../../src/ingest/parse.js';
 import { createLayouts, parseRxNormCrosswalk } from '../../../src/mappers/index.js';
@@ -37,5 +37,34 @@ describe('NDJSON sources', () => {
       'pharmacy-claims',
     );
     expect(bad).toMatchObject({ ok: false, lines: [1], issues: [expect.objectContaining({ expression: ['SUPLY_DAYS_CNT'] })] });
+  });
+});
+
+describe('a large file with 1% bad rows', () => {
+  it('rejects exactly the bad rows and maps the rest, heap flat (10,000 rows)', async () => {
+    async function* file(): AsyncGenerator<string> {
+      yield 'msis_id,submtg_state_cd,year_month,medicaid_enrolled,dual_elgbl_cd\n';
+      let buf = '';
+      for (let i = 1; i <= 10_000; i++) {
+        buf += `P${i},26,${i % 100 === 0 ? '2026-13' : '2026-07'},Y,02\n`;
+        if (buf.length > 64 * 1024) {
+          yield buf;
+          buf = '';
+        }
+      }
+      yield buf;
+    }
+    const rejectedLines: number[] = [];
+    let accepted = 0;
+    const heapBefore = process.memoryUsage().heapUsed;
+    let heapPeak = heapBefore;
+    for await (const o of mapSource(parseSource(file(), { format: 'csv' }), layouts['eligibility-month'], ctx)) {
+      if (o.ok) accepted++;
+      else rejectedLines.push(...o.lines);
+      if (accepted % 1000 === 0) heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+    }
+    expect(accepted).toBe(9_900);
+    expect(rejectedLines).toEqual(Array.from({ length: 100 }, (_, k) => (k + 1) * 100 + 1));
+    expect(heapPeak - heapBefore).toBeLessThan(64 * 1024 * 1024);
   });
 });
