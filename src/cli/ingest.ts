@@ -10,6 +10,7 @@ import { loadConfig } from '../config/env.js';
 import { loadPartners } from '../config/partners.js';
 import { openDatabase } from '../fhir/store/open-database.js';
 import { Repository } from '../fhir/store/repository.js';
+import { exchangeWriteHook } from '../exchange/exchange.js';
 import { Validator } from '../fhir/validation/validator.js';
 import { ingest } from '../ingest/pipeline.js';
 import { createLayouts, type FridClassList, LAYOUT_NAMES, type LayoutName, parseRxNormCrosswalk } from '../mappers/index.js';
@@ -48,7 +49,8 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
   }
   const format = (o.format ?? (file.endsWith('.ndjson') ? 'ndjson' : 'csv')) as 'csv' | 'ndjson';
   const config = loadConfig(env);
-  const partner = loadPartners(config.partnersFile).findOrganization(o.source);
+  const partners = loadPartners(config.partnersFile);
+  const partner = partners.findOrganization(o.source);
   if (!partner) {
     process.stderr.write(`--source ${o.source} is not an organization of the partner directory\n`);
     return 2;
@@ -57,7 +59,8 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
   const layout = createLayouts({ crosswalk })[o.layout as LayoutName];
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const validator = Validator.fromProfileDir(new URL('../../profiles', import.meta.url).pathname);
-  const repo = new Repository(db, { validate: (r) => validator.validate(r) });
+  // onWrite: the exchange's outbox rows, in each record's transaction (src/exchange).
+  const repo = new Repository(db, { validate: (r) => validator.validate(r), onWrite: exchangeWriteHook(config, partners) });
 
   const bar = o.progress ? new cliProgress.SingleBar({ format: '{bar} {percentage}% | {records} records, {rejected} rejected' }, cliProgress.Presets.shades_classic) : undefined;
   let read = 0;

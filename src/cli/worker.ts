@@ -11,12 +11,21 @@ import { initExportWorker } from '../fhir/bulk/export-worker.js';
 import { loadDefinitions } from '../fhir/definitions.js';
 import type { Database } from '../fhir/store/database.js';
 import { openDatabase } from '../fhir/store/open-database.js';
+import { startDeliveryWorker } from '../exchange/delivery-worker.js';
+import type { ExchangeMetrics } from '../exchange/exchange-metrics.js';
 
 export interface Workers {
   close(): Promise<void>;
 }
 
-export async function startWorkers(opts: { config: GatewayConfig; logger: Logger; db: Database; storage?: ExportStorage }): Promise<Workers> {
+export async function startWorkers(opts: {
+  config: GatewayConfig;
+  logger: Logger;
+  db: Database;
+  storage?: ExportStorage;
+  /** Where the exchange worker records its metrics (serve's /metrics when in-process). */
+  metrics?: ExchangeMetrics;
+}): Promise<Workers> {
   const { config, logger, db } = opts;
   loadDefinitions();
   const exportWorker = initExportWorker({
@@ -28,7 +37,13 @@ export async function startWorkers(opts: { config: GatewayConfig; logger: Logger
     redisUrl: config.redisUrl,
   });
   logger.info({ concurrency: config.bulk.workerConcurrency }, 'export worker started');
-  return { close: () => exportWorker.close() };
+  // Queued exchange: outbox dispatcher + delivery queues (src/exchange).
+  const delivery = config.exchange.enabled ? await startDeliveryWorker({ config, logger, db, metrics: opts.metrics }) : undefined;
+  return {
+    close: async () => {
+      await Promise.all([exportWorker.close(), delivery?.close()]);
+    },
+  };
 }
 
 export async function workerCommand(env: NodeJS.ProcessEnv): Promise<void> {

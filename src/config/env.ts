@@ -28,6 +28,40 @@ export interface GatewayConfig {
   gatewayKeysFile?: string;
   policyFile: string;
   bulk: BulkExportConfig;
+  exchange: ExchangeConfig;
+  /** Bearer token for /admin (queue dashboard); absent = the admin routes answer 404. */
+  adminToken?: string;
+}
+
+/** Queued exchange (src/exchange): routing inputs, the outbox dispatcher, delivery retries. */
+export interface ExchangeConfig {
+  /** Write outbox rows at all (off for a gateway acting only as a receiver). */
+  enabled: boolean;
+  /** Roster file aligning beneficiaries to ACOs until alignment exists (optional). */
+  rosterFile?: string;
+  /** Data-class rules: which committed resources belong to which agreement data class. */
+  dataClassesFile: string;
+  /** BullMQ key prefix (tests give each suite its own). */
+  queuePrefix: string;
+  /** Attempts per delivery before it is dead-lettered. */
+  attempts: number;
+  /** First retry delay; doubles each attempt, with jitter, up to backoffMaxMs. */
+  backoffMs: number;
+  backoffMaxMs: number;
+  /** Longest Retry-After (429/503) honoured; larger values are cut to this. */
+  retryAfterMaxMs: number;
+  /** Partner request timeout (token and transaction). */
+  requestTimeoutMs: number;
+  /** How often the dispatcher moves outbox rows into BullMQ. */
+  dispatchIntervalMs: number;
+  /** Deliveries one worker process runs at once per destination. */
+  concurrencyPerDestination: number;
+  /** Deliveries per second per destination across all workers (0 = unlimited). */
+  ratePerSecond: number;
+  /** BullMQ lock and stalled-job check: a killed worker's job is re-run after about this. */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
 }
 
 /** Bulk Data $export (src/fhir/bulk): limits, polling and file lifetime. */
@@ -76,6 +110,14 @@ function url(env: NodeJS.ProcessEnv, name: string, protocols: string[]): string 
   return raw;
 }
 
+function adminToken(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.ADMIN_TOKEN;
+  if (raw === undefined || raw === '') return undefined;
+  // A guessable admin token would open the queue dashboard (replay, delete) to anyone.
+  if (raw.length < 32) throw new ConfigError('ADMIN_TOKEN', 'must be at least 32 characters');
+  return raw;
+}
+
 /** Reads and validates the gateway configuration. Pure: pass `process.env` at the edge. */
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
   const port = int(env, 'PORT', 8080, 0, 65535);
@@ -109,5 +151,23 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       queuePrefix: env.BULK_QUEUE_PREFIX || 'lead:bull',
       workerConcurrency: int(env, 'BULK_WORKER_CONCURRENCY', 2, 1, 64),
     },
+    exchange: {
+      enabled: (env.EXCHANGE_ENABLED || 'true') !== 'false',
+      rosterFile: env.EXCHANGE_ROSTER_FILE ? resolve(env.EXCHANGE_ROSTER_FILE) : undefined,
+      dataClassesFile: resolve(env.EXCHANGE_DATA_CLASSES_FILE || 'config/exchange/data-classes.json'),
+      queuePrefix: env.EXCHANGE_QUEUE_PREFIX || 'lead:bull',
+      attempts: int(env, 'EXCHANGE_ATTEMPTS', 8, 1, 100),
+      backoffMs: int(env, 'EXCHANGE_BACKOFF_MS', 5000, 1, 3600000),
+      backoffMaxMs: int(env, 'EXCHANGE_BACKOFF_MAX_MS', 15 * 60000, 1, 86400000),
+      retryAfterMaxMs: int(env, 'EXCHANGE_RETRY_AFTER_MAX_MS', 3600000, 0, 86400000),
+      requestTimeoutMs: int(env, 'EXCHANGE_REQUEST_TIMEOUT_MS', 30000, 100, 600000),
+      dispatchIntervalMs: int(env, 'EXCHANGE_DISPATCH_INTERVAL_MS', 200, 10, 60000),
+      concurrencyPerDestination: int(env, 'EXCHANGE_CONCURRENCY', 4, 1, 256),
+      ratePerSecond: int(env, 'EXCHANGE_RATE_PER_SECOND', 0, 0, 100000),
+      lockDurationMs: int(env, 'EXCHANGE_LOCK_DURATION_MS', 60000, 500, 3600000),
+      stalledIntervalMs: int(env, 'EXCHANGE_STALLED_INTERVAL_MS', 30000, 200, 3600000),
+      maxStalledCount: int(env, 'EXCHANGE_MAX_STALLED_COUNT', 3, 0, 100),
+    },
+    adminToken: adminToken(env),
   };
 }

@@ -110,6 +110,60 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'exchange outbox and delivery log',
+    sql: `
+      -- The transactional outbox of src/exchange, which is also the delivery log: one row per
+      -- (committing transaction, destination, beneficiary), written by the same transaction as
+      -- the data, so a commit without its routing decision (or the reverse) cannot exist.
+      CREATE TABLE exchange_delivery (
+        id text PRIMARY KEY,
+        tx_id bigint NOT NULL,
+        destination text NOT NULL,
+        source_org text NOT NULL,
+        agreement_id text NOT NULL,
+        purpose_of_use text NOT NULL,
+        patient_id text NOT NULL,
+        data_classes jsonb NOT NULL,
+        state text NOT NULL, -- pending | queued | retrying | delivered | dead | withheld
+        attempts integer NOT NULL DEFAULT 0,
+        replays integer NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL,
+        queued_at timestamptz,
+        delivered_at timestamptz,
+        updated_at timestamptz NOT NULL,
+        last_status integer,
+        last_error text,
+        last_outcome jsonb,
+        UNIQUE (tx_id, destination, patient_id)
+      );
+      CREATE INDEX exchange_delivery_state ON exchange_delivery (state, created_at);
+      CREATE INDEX exchange_delivery_destination ON exchange_delivery (destination, created_at);
+      CREATE INDEX exchange_delivery_patient ON exchange_delivery (patient_id, created_at);
+
+      -- The resources a delivery carries (references only; the body is read at send time).
+      CREATE TABLE exchange_delivery_item (
+        delivery_id text NOT NULL,
+        resource_type text NOT NULL,
+        resource_id text NOT NULL,
+        version_id bigint NOT NULL,
+        PRIMARY KEY (delivery_id, resource_type, resource_id)
+      );
+
+      -- Every attempt and its outcome.
+      CREATE TABLE exchange_attempt (
+        delivery_id text NOT NULL,
+        attempt integer NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz NOT NULL,
+        outcome text NOT NULL, -- delivered | retry | dead | withheld
+        http_status integer,
+        error text,
+        PRIMARY KEY (delivery_id, attempt, started_at)
+      );
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {

@@ -1,0 +1,91 @@
+// The BullMQ delivery queues: one per destination organization, so each partner gets its own
+// concurrency, rate limit and backlog (one slow or throttling partner never holds up another).
+// Jobs carry the delivery id and destination only — never a resource body or identifier: the
+// delivery row in PostgreSQL holds the references, the store holds the data.
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BACKOFF_TYPE } from './backoff.js';
+import { jobIdOf, type DeliveryRow } from './outbox.js';
+
+export interface DeliveryJobData {
+  deliveryId: string;
+  destination: string;
+}
+
+export interface DeliveryQueueOptions {
+  redisUrl: string;
+  prefix: string;
+  attempts: number;
+}
+
+export const deliveryQueueName = (destination: string): string => `exchange-delivery-${destination}`;
+
+export class DeliveryQueues {
+  private readonly queues = new Map<string, Queue<DeliveryJobData>>();
+  private redis?: Redis;
+
+  constructor(private readonly opts: DeliveryQueueOptions) {}
+
+  /**
+   * Opened on first use. No offline queue: while Redis is down an add fails at once, so the
+   * dispatcher leaves the outbox rows pending instead of buffering them in memory.
+   */
+  queue(destination: string): Queue<DeliveryJobData> {
+    let q = this.queues.get(destination);
+    if (!q) {
+      this.redis ??= new Redis(this.opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+      this.redis.on('error', () => undefined);
+      q = new Queue<DeliveryJobData>(deliveryQueueName(destination), { connection: this.redis, prefix: this.opts.prefix });
+      q.on('error', () => undefined);
+      this.queues.set(destination, q);
+    }
+    return q;
+  }
+
+  jobOptions(row: Pick<DeliveryRow, 'id' | 'replays'>): JobsOptions {
+    return {
+      // jobId from the row: re-adding a row the dispatcher already queued (it crashed before
+      // marking it) is a no-op while the job exists; a replay gets a new id.
+      jobId: jobIdOf(row),
+      attempts: this.opts.attempts,
+      backoff: { type: BACKOFF_TYPE },
+      removeOnComplete: { count: 1000 },
+      // Failed jobs are the dead letters bull-board shows; the delivery log keeps the rest.
+      removeOnFail: { count: 10000 },
+    };
+  }
+
+  async add(rows: DeliveryRow[]): Promise<void> {
+    const byDestination = new Map<string, DeliveryRow[]>();
+    for (const r of rows) byDestination.set(r.destination, [...(byDestination.get(r.destination) ?? []), r]);
+    for (const [destination, list] of byDestination) {
+      await this.queue(destination).addBulk(
+        list.map((r) => ({ name: 'deliver', data: { deliveryId: r.id, destination }, opts: this.jobOptions(r) })),
+      );
+    }
+  }
+
+  /** Removes a replayed delivery's old failed job, so bull-board and the failed set stay truthful. */
+  async removeJob(destination: string, jobId: string): Promise<void> {
+    await this.queue(destination).remove(jobId).catch(() => 0);
+  }
+
+  async counts(destinations: string[]): Promise<{ destination: string; counts: Record<string, number> }[]> {
+    const out = [];
+    for (const d of destinations) {
+      out.push({ destination: d, counts: await this.queue(d).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'waiting-children') });
+    }
+    return out;
+  }
+
+  all(destinations: string[]): Queue<DeliveryJobData>[] {
+    return destinations.map((d) => this.queue(d));
+  }
+
+  async close(): Promise<void> {
+    for (const q of this.queues.values()) await q.close().catch(() => undefined);
+    this.queues.clear();
+    this.redis?.disconnect();
+    this.redis = undefined;
+  }
+}
