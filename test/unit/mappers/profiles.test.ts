@@ -32,12 +32,14 @@ describe('LEAD profiles', () => {
   it('accepts a conformant resource and rejects what the profile forbids', () => {
     expect(validationErrors(valid)).toEqual([]);
     const { identifier: _i, ...noIdentifier } = valid;
-    expect(validationErrors(noIdentifier as Observation).join('\n')).toMatch(/lead-assessment-observation.*Observation\.identifier/);
+    expect(validationErrors(noIdentifier as Observation).join('\n')).toMatch(/Observation\.identifier/);
     const noSurvey = { ...valid, category: [{ text: 'other' }] };
     expect(validationErrors(noSurvey).join('\n')).toMatch(/Observation.category.*slice 'survey'|slice 'survey'.*Observation.category/);
-    expect(validationErrors({ ...valid, effectiveDateTime: '2026-13-45' }).join('\n')).toMatch(/Invalid dateTime format @ Observation.effective/);
-    // @medplum/core 4.5 does not check required bindings (status 'bogus' passes): the shared
-    // independent validator does; see docs/mappers.md.
-    expect(validationErrors({ ...valid, status: 'bogus' } as unknown as Observation)).toEqual([]);
+    expect(validationErrors({ ...valid, effectiveDateTime: '2026-13-45' }).join('\n')).toMatch(/effectiveDateTime/);
+    // Required bindings: the R4 JSON Schema pass catches what @medplum/core 4.5 does not.
+    expect(validationErrors({ ...valid, status: 'bogus' } as unknown as Observation).join('\n')).toMatch(/status/);
+    expect(validationErrors({ ...valid, meta: { profile: ['https://example.org/unknown'] } })).toEqual([
+      'Observation/x: declares https://example.org/unknown, which is not in /profiles',
+    ]);
   });
 });
