@@ -12,7 +12,7 @@
 // PGlite: a temporary directory, deleted at the end. Only loopback addresses are used. The load
 // generator (autocannon) runs in a child process (bench/load-client.ts). Progress goes to
 // stderr; the table and, last, one JSON document of the results go to stdout.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -450,6 +450,18 @@ function table(results: ScenarioResult[]): string {
   return [line(head), line(head.map((h, i) => (i >= 2 ? '---:' : '---'))), ...rows.map(line)].join('\n');
 }
 
+/** The commit measured, with "+dirty" when the working tree differs from it. */
+function gitDescribe(): string | undefined {
+  try {
+    const opts = { cwd: fileURLToPath(new URL('..', import.meta.url)), encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ('ignore' | 'pipe')[] };
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], opts).trim() !== '';
+    return `${head}${dirty ? '+dirty' : ''}`;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -470,6 +482,7 @@ async function main(): Promise<void> {
     memoryGB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     engines: {} as Record<string, string>,
+    git: gitDescribe(),
   };
   const loads: Record<string, LoadStats> = {};
   const results: ScenarioResult[] = [];
@@ -484,7 +497,7 @@ async function main(): Promise<void> {
 
   const out: string[] = [];
   out.push('');
-  out.push(`Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGB} GB, Node ${machine.node}`);
+  out.push(`Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGB} GB, Node ${machine.node}; commit ${machine.git ?? 'unknown'}`);
   for (const [k, v] of Object.entries(machine.engines)) out.push(`  ${k}: ${v}`);
   out.push(`Resources: ${args.resources.toLocaleString('en-US')}; ${args.connections} connections; ${args.rounds} interleaved rounds of ${args.duration} s per scenario (${args.warmup} s warm-up in round 1); p50/p99 are medians over rounds`);
   const avgs = runs.map((r) => r.loadavg1);
