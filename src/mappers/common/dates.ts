@@ -12,8 +12,3 @@ export function monthBounds(yearMonth: string): { start: string; end: string } {
   const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
   return { start: `${yearMonth}-01`, end: `${yearMonth}-${String(last).padStart(2, '0')}` };
 }
-
-/** Whole days from a to b (b - a). */
-export function daysBetween(a: string, b: string): number {
-  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
-}

@@ -24,9 +24,3 @@ export function recordIssue(
 export function hasErrors(issues: OperationOutcomeIssue[]): boolean {
   return issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
 }
-
-/** Line number an issue points at, or undefined. */
-export function issueLine(issue: OperationOutcomeIssue): number | undefined {
-  const m = /^Line\[(\d+)\]/.exec(issue.location?.[0] ?? '');
-  return m ? Number(m[1]) : undefined;
-}

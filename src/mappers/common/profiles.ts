@@ -18,8 +18,3 @@ export const PROFILE = {
   coverage: sd('lead-coverage'),
   fallRiskAssessment: sd('lead-riskassessment-fall'),
 } as const;
-
-/** File name of a profile under /profiles, by URL. */
-export function profileFileName(url: string): string {
-  return `StructureDefinition-${url.slice(url.lastIndexOf('/') + 1)}.json`;
-}
