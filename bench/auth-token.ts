@@ -122,7 +122,13 @@ const median = <T>(xs: T[], by: (x: T) => number): T => [...xs].sort((a, b) => b
  */
 async function interleaved<T>(rounds: number, variants: Array<[string, () => Promise<T>]>, by: (r: T) => number): Promise<Map<string, T>> {
   const results = new Map<string, T[]>(variants.map(([name]) => [name, []]));
-  for (let i = 0; i < rounds; i++) for (const [name, run] of variants) results.get(name)!.push(await run());
+  for (let i = 0; i < rounds; i++) {
+    // Rotate the order each round, so no variant always inherits the previous one's GC debt.
+    for (let j = 0; j < variants.length; j++) {
+      const [name, run] = variants[(i + j) % variants.length]!;
+      results.get(name)!.push(await run());
+    }
+  }
   return new Map([...results].map(([name, list]) => [name, median(list, by)]));
 }
 
@@ -231,7 +237,7 @@ async function main(): Promise<void> {
   const tokenUrl = `${baseUrl}/auth/token`;
   try {
     log('');
-    log('Over HTTP, server in its own process on loopback, real Redis (autocannon; reads: median of 5 interleaved 3 s rounds by CPU):');
+    log('Over HTTP, server in its own process on loopback, real Redis (autocannon; reads: median of 6 rotated 3 s rounds by CPU):');
     log('');
     log('| Load | req/s | p50 ms | p99 ms | server CPU µs/req | |');
     log('|---|---|---|---|---|---|');
@@ -261,7 +267,7 @@ async function main(): Promise<void> {
     const load = (path: string) => () =>
       withServerCpu(baseUrl, () => autocannon({ url: `${baseUrl}${path}`, connections: 32, duration: 3, headers }));
     await interleaved(1, reads.map(([name, path]) => [name, load(path)]), (r) => r.cpuMicros); // warm-up
-    const results = await interleaved(5, reads.map(([name, path]) => [name, load(path)]), (r) => r.cpuMicros);
+    const results = await interleaved(6, reads.map(([name, path]) => [name, load(path)]), (r) => r.cpuMicros);
     const base = results.get(reads[0]![0])!.cpuMicros;
     for (const [name] of reads) {
       const cost = results.get(name)!;
