@@ -4,6 +4,7 @@ import type { SigningAlg } from '../auth/gateway-keys.js';
 import { keysGenerate } from './keys.js';
 import { token } from './token.js';
 import { workerCommand } from './worker.js';
+import { registerDeliveries } from './deliveries.js';
 
 export function register(program: Command): void {
   program
@@ -12,6 +13,8 @@ export function register(program: Command): void {
     .action(async () => {
       await workerCommand(process.env);
     });
+
+  registerDeliveries(program, process.env);
 
   const keys = program.command('keys').description('SMART Backend Services client keys');
   keys

@@ -62,6 +62,8 @@ export interface ExchangeConfig {
   lockDurationMs: number;
   stalledIntervalMs: number;
   maxStalledCount: number;
+  /** A queued delivery whose job is missing from Redis this long is queued again (Redis lost data). */
+  recoverAfterMs: number;
 }
 
 /** Bulk Data $export (src/fhir/bulk): limits, polling and file lifetime. */
@@ -167,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       lockDurationMs: int(env, 'EXCHANGE_LOCK_DURATION_MS', 60000, 500, 3600000),
       stalledIntervalMs: int(env, 'EXCHANGE_STALLED_INTERVAL_MS', 30000, 200, 3600000),
       maxStalledCount: int(env, 'EXCHANGE_MAX_STALLED_COUNT', 3, 0, 100),
+      recoverAfterMs: int(env, 'EXCHANGE_RECOVER_AFTER_MS', 120000, 100, 86400000),
     },
     adminToken: adminToken(env),
   };

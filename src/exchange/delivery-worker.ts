@@ -93,7 +93,7 @@ export function initDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
     });
     return worker;
   });
-  const dispatcher = deps.dispatch === false ? undefined : new OutboxDispatcher({ db: deps.db, queues, logger, intervalMs: config.dispatchIntervalMs });
+  const dispatcher = deps.dispatch === false ? undefined : new OutboxDispatcher({ db: deps.db, queues, logger, intervalMs: config.dispatchIntervalMs, recoverAfterMs: config.recoverAfterMs });
   dispatcher?.start();
   deps.metrics?.setSources({ queueCounts: () => queues.counts(destinations) });
   logger.info({ destinations: destinations.length, concurrency: config.concurrencyPerDestination }, 'delivery worker started');

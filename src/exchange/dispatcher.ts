@@ -5,7 +5,7 @@
 import type { Database } from '../fhir/store/database.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryQueues } from './delivery-queue.js';
-import { outbox } from './outbox.js';
+import { jobIdOf, outbox } from './outbox.js';
 
 export interface DispatcherOptions {
   db: Database;
@@ -13,6 +13,11 @@ export interface DispatcherOptions {
   logger: Logger;
   intervalMs: number;
   batchSize?: number;
+  /**
+   * A queued/retrying row whose job has not existed in Redis for this long is queued again:
+   * Redis restarted without its data (no AOF, a failover) must not lose deliveries.
+   */
+  recoverAfterMs: number;
 }
 
 export class OutboxDispatcher {
@@ -34,9 +39,24 @@ export class OutboxDispatcher {
     }
   }
 
+  /** Rows whose BullMQ job is gone (Redis lost its data) go back to pending; returns how many. */
+  async recoverLostJobs(): Promise<number> {
+    let recovered = 0;
+    for (const row of await outbox.unfinishedSince(this.opts.db, this.opts.recoverAfterMs, 500)) {
+      const job = await this.opts.queues.queue(row.destination).getJob(jobIdOf(row));
+      if (job) continue;
+      // Re-read the timestamp: the worker may have finished it between the query and now.
+      if (await outbox.requeueLost(this.opts.db, row.id, row.updatedAt)) recovered++;
+    }
+    if (recovered) this.opts.logger.warn({ recovered }, 'exchange dispatcher: deliveries whose job was lost from Redis queued again');
+    return recovered;
+  }
+
   start(): void {
+    let ticks = 0;
     const tick = async (): Promise<void> => {
       try {
+        if (ticks++ % Math.max(1, Math.round(this.opts.recoverAfterMs / this.opts.intervalMs / 2)) === 0) await this.recoverLostJobs();
         await this.dispatchOnce();
         if (this.failing) this.opts.logger.info('exchange dispatcher: queueing again');
         this.failing = false;

@@ -152,6 +152,25 @@ export const outbox = {
     });
   },
 
+  /** Rows BullMQ should hold a job for (queued or retrying) that have not moved for `olderThanMs`. */
+  async unfinishedSince(db: Sql, olderThanMs: number, limit: number): Promise<DeliveryRow[]> {
+    const r = await db.query<RawRow>(
+      `SELECT * FROM exchange_delivery WHERE state IN ('queued', 'retrying')
+         AND updated_at < clock_timestamp() - ($1::text || ' milliseconds')::interval ORDER BY updated_at LIMIT $2`,
+      [String(olderThanMs), limit],
+    );
+    return r.rows.map(toRow);
+  },
+
+  /** Back to pending (its job was lost with Redis's data), unless it moved meanwhile. */
+  async requeueLost(db: Sql, id: string, updatedAt: string): Promise<boolean> {
+    const r = await db.query(
+      `UPDATE exchange_delivery SET state = 'pending', updated_at = clock_timestamp() WHERE id = $1 AND state IN ('queued', 'retrying') AND updated_at < ($2::timestamptz + interval '1 millisecond') RETURNING id`,
+      [id, updatedAt],
+    );
+    return r.rows.length > 0;
+  },
+
   async get(db: Sql, id: string): Promise<DeliveryRow | undefined> {
     const r = await db.query<RawRow>('SELECT * FROM exchange_delivery WHERE id = $1', [id]);
     return r.rows[0] ? toRow(r.rows[0]) : undefined;

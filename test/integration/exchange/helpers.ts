@@ -68,7 +68,8 @@ async function applyFault(action: FaultAction, res: ServerResponse): Promise<boo
 }
 
 export async function startReceiver(opts: { tmp: string; hubPublicJwks: unknown; redisPrefix: string; kind?: StoreKind }): Promise<Receiver> {
-  const db = await openTestDatabase(opts.kind ?? 'pglite');
+  // PostgreSQL (a schema per suite): PGlite's start-up costs tens of seconds on a loaded machine.
+  const db = await openTestDatabase(opts.kind ?? 'postgres');
   const faults: Faults = { transaction: [], token: [], seen: { transaction: 0, token: 0 } };
   let app: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = await listen((req, res) => {
@@ -173,10 +174,11 @@ export const FAST_EXCHANGE_ENV = {
   EXCHANGE_BACKOFF_MS: '100',
   EXCHANGE_BACKOFF_MAX_MS: '1000',
   EXCHANGE_RETRY_AFTER_MAX_MS: '5000',
-  EXCHANGE_REQUEST_TIMEOUT_MS: '3000',
+  EXCHANGE_REQUEST_TIMEOUT_MS: '5000',
   EXCHANGE_DISPATCH_INTERVAL_MS: '50',
   EXCHANGE_LOCK_DURATION_MS: '3000',
   EXCHANGE_STALLED_INTERVAL_MS: '1000',
+  EXCHANGE_RECOVER_AFTER_MS: '2000',
 };
 
 export async function hubKeyFiles(tmp: string): Promise<{ keysFile: string; keys: GatewayKeys; publicJwks: unknown }> {
