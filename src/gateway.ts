@@ -25,7 +25,7 @@ import { createExchange, type Exchange } from './exchange/exchange.js';
 import { sourceFromRequester } from './exchange/write-source.js';
 import { loadPartners } from './config/partners.js';
 import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
-import { AuditTrail, type DisclosureChannel } from './consent/audit.js';
+import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/audit.js';
 import { ConsentEngine } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { Labeler } from './consent/labeler.js';
@@ -105,7 +105,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     now: deps.now,
   });
   // Audit records are server-made: no labeler, no validation, no write hooks.
-  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now }), deps.now);
+  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
   const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });
   setDefaultConsentEngine(consent);
   const auth = deps.auth;

@@ -5,6 +5,7 @@
 // no names, identifiers or content. Decision: a full AuditEvent rather than a compact table —
 // one store, one search engine, one access rule (policy.json restrictedTypes: SMA only).
 import type { AuditEvent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
+import { extractIndexRows, type IndexRows } from '../fhir/store/index-extraction.js';
 import type { Repository } from '../fhir/store/repository.js';
 import type { RecipientProfile } from './decision-point.js';
 import { ACT_REASON } from './vocabulary.js';
@@ -29,18 +30,27 @@ const RULE_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/disclosure
 export const CLIENT_ID_SYSTEM = 'https://lead-gateway.example.org/fhir/sid/client-id';
 
 export function auditEventFor(rec: DisclosureRecord, recorded: Date): AuditEvent {
-  const entity: AuditEventEntity[] = [
-    ...rec.patientIds.map((id) => ({
-      what: { reference: `Patient/${id}` },
-      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
-      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
-    })),
-    ...rec.disclosed.map((r) => ({
-      what: { reference: `${r.resourceType}/${r.id}${r.meta?.versionId ? `/_history/${r.meta.versionId}` : ''}` },
+  // One entity per person (indexed: the accounting-of-disclosures query) and one listing what was
+  // disclosed, by versioned reference, in a detail (not indexed: a 1,000-resource export page
+  // would otherwise cost 1,000 index rows per AuditEvent).
+  const entity: AuditEventEntity[] = rec.patientIds.map((id) => ({
+    what: { reference: `Patient/${id}` },
+    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+    role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+  }));
+  if (rec.disclosed.length) {
+    entity.push({
       type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
       role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '4', display: 'Domain Resource' },
-    })),
-  ];
+      description: `${rec.disclosed.length} resources disclosed`,
+      detail: [
+        {
+          type: 'disclosed',
+          valueString: rec.disclosed.map((r) => `${r.resourceType}/${r.id}${r.meta?.versionId ? `/_history/${r.meta.versionId}` : ''}`).join(' '),
+        },
+      ],
+    });
+  }
   const purpose = [{ coding: [{ system: ACT_REASON, code: rec.recipient.purposeOfUse }] }];
   return {
     resourceType: 'AuditEvent',
@@ -71,8 +81,32 @@ export function auditEventFor(rec: DisclosureRecord, recorded: Date): AuditEvent
   };
 }
 
+/**
+ * Index rows of an AuditEvent: FHIRPath extraction of everything but the person entities, whose
+ * `entity` and `patient` rows are added directly (the same rows the extraction would make).
+ */
+export function auditIndexRows(resource: Resource): IndexRows {
+  const ev = resource as AuditEvent;
+  const people = (ev.entity ?? []).filter((e) => e.what?.reference?.startsWith('Patient/'));
+  if (resource.resourceType !== 'AuditEvent' || !people.length) return extractIndexRows(resource);
+  const rows = extractIndexRows({ ...ev, entity: (ev.entity ?? []).filter((e) => !people.includes(e)) } as Resource);
+  for (const e of people) {
+    const targetId = (e.what?.reference as string).slice('Patient/'.length);
+    rows.reference.push({ param: 'entity', targetType: 'Patient', targetId, targetVersion: null, url: null });
+    rows.reference.push({ param: 'patient', targetType: 'Patient', targetId, targetVersion: null, url: null });
+  }
+  rows.token.push(
+    { param: 'entity-role', system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' },
+    { param: 'entity-type', system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1' },
+  );
+  return rows;
+}
+
 export class AuditTrail {
-  /** `repo` writes without the labeler or validation: audit records are server-made. */
+  /**
+   * `repo` writes without the labeler or validation (audit records are server-made) and with
+   * `extractIndex: auditIndexRows`.
+   */
   constructor(
     private readonly repo: Repository,
     private readonly now: () => Date = () => new Date(),

@@ -58,16 +58,21 @@ export class ConsentEngine {
       const labels = labelsOf(resource);
       // Re-label at read time too: versions stored before the labeler (or its current value
       // sets) existed must not pass as normal data (§4.3 C7).
-      for (const c of this.opts.labeler.codeLabels(resource)) labels.actCodes.add(c);
-      if ([...labels.actCodes].length && labels.confidentiality !== 'V') labels.confidentiality = 'R';
+      if (!this.opts.labeler.labelledByCurrentRules(resource)) {
+        for (const c of this.opts.labeler.codeLabels(resource)) labels.actCodes.add(c);
+        if (labels.actCodes.size && labels.confidentiality !== 'V') labels.confidentiality = 'R';
+      }
       return { resource, labels, patientIds: patientsOf(resource) };
     });
     const people = [...new Set(items.flatMap((i) => i.patientIds))];
-    const related = profile.organizationType === 'SMA' ? new Set(people) : await relatedAmong(this.opts.db, profile, people);
-    const consents = await consentsFor(this.opts.db, people);
+    const [related, consents] = await Promise.all([
+      profile.organizationType === 'SMA' ? new Set(people) : relatedAmong(this.opts.db, profile, people),
+      consentsFor(this.opts.db, people),
+    ]);
     const inForceByPatient = new Map([...consents].map(([p, list]) => [p, inForce(list, now)]));
 
     const permitted: T[] = [];
+    const disclosedPeople = new Set<string>();
     const basedOn: string[] = [];
     const rules: string[] = [];
     for (const item of items) {
@@ -84,6 +89,7 @@ export class ConsentEngine {
       rules.push(d.rule);
       if (d.effect !== 'permit' || !d.obligations) continue;
       basedOn.push(...d.basedOn);
+      for (const p of item.patientIds) disclosedPeople.add(p);
       permitted.push(applyObligations(item.resource, d.obligations) as T);
     }
     const withheld = resources.length - permitted.length;
@@ -92,7 +98,7 @@ export class ConsentEngine {
       channel,
       disclosed: permitted,
       withheld,
-      patientIds: [...new Set(permitted.flatMap((r) => patientsOf(r)))],
+      patientIds: [...disclosedPeople],
       basedOn,
       rules,
     });

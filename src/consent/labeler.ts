@@ -10,6 +10,7 @@
 //   4. client labels (checked: client-labels.ts) and the replaced version's labels, as a floor.
 // Any sensitivity label makes the confidentiality R (DS4P; SHIFT); V only comes from a client.
 // Deterministic (sorted output), so re-sending an unchanged resource makes no new version.
+import { createHash } from 'node:crypto';
 import type { Coding, Resource } from '@medplum/fhirtypes';
 import type { Sql } from '../fhir/store/database.js';
 import { checkClientLabels } from './client-labels.js';
@@ -48,8 +49,24 @@ export interface Labels {
   actCodes: Set<string>;
 }
 
+/** meta.tag system naming the labeler rules version a resource was labelled with. */
+export const LABELER_TAG_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/security-labeler';
+
 export class Labeler {
-  constructor(private readonly opts: LabelerOptions) {}
+  /** Short digest of the value-set versions: stored labels made by other rules get re-checked on read. */
+  readonly version: string;
+
+  constructor(private readonly opts: LabelerOptions) {
+    this.version = createHash('sha256').update(opts.valueSets.version).digest('hex').slice(0, 12);
+  }
+
+  /** True when the resource was labelled on write by these very rules (its code scan can be skipped). */
+  labelledByCurrentRules(resource: Resource): boolean {
+    const tags = resource.meta?.tag;
+    if (!tags) return false;
+    for (const t of tags) if (t.system === LABELER_TAG_SYSTEM) return t.code === this.version;
+    return false;
+  }
 
   /** Repository `prepare` hook: returns the resource with its computed meta.security. */
   async prepare(tx: Sql, resource: Resource): Promise<Resource> {
@@ -78,7 +95,9 @@ export class Labeler {
         if (inherited) merge(labels, inherited, true);
       }
     }
-    return withLabels(resource, labels);
+    const labelled = withLabels(resource, labels);
+    const tag = [...(labelled.meta?.tag ?? []).filter((t) => t.system !== LABELER_TAG_SYSTEM), { system: LABELER_TAG_SYSTEM, code: this.version }];
+    return { ...labelled, meta: { ...labelled.meta, tag } } as Resource;
   }
 
   /** Sensitivity codes the resource's own codings call for (no I/O; also used at read time). */

@@ -33,31 +33,28 @@ function dropNarrative(r: Resource): Resource {
 
 /** Removes `display` from every Reference (an object with reference or identifier). */
 function scrubDisplay(node: unknown, depth: number): unknown {
-  if (!node || typeof node !== 'object' || depth > 40) return node;
+  if (node === null || typeof node !== 'object' || depth > 40) return node;
   if (Array.isArray(node)) {
-    let changed = false;
-    const arr = node.map((x) => {
-      const y = scrubDisplay(x, depth + 1);
-      if (y !== x) changed = true;
-      return y;
-    });
-    return changed ? arr : node;
+    let arr: unknown[] | undefined;
+    for (let i = 0; i < node.length; i++) {
+      const x = node[i] as unknown;
+      const y = x !== null && typeof x === 'object' ? scrubDisplay(x, depth + 1) : x;
+      if (y !== x) (arr ??= [...node])[i] = y;
+    }
+    return arr ?? node;
   }
   const o = node as Record<string, unknown>;
   let copy: Record<string, unknown> | undefined;
-  if ('display' in o && ('reference' in o || ('identifier' in o && !('system' in o)))) {
+  if (o.display !== undefined && (o.reference !== undefined || (o.identifier !== undefined && o.system === undefined))) {
     copy = { ...o };
     delete copy.display;
   }
-  for (const [k, v] of Object.entries(o)) {
+  for (const k in o) {
     if (depth === 0 && k === 'meta') continue;
-    if (v && typeof v === 'object') {
-      const y = scrubDisplay(v, depth + 1);
-      if (y !== v) {
-        copy ??= { ...o };
-        if (k in copy) copy[k] = y;
-      }
-    }
+    const v = o[k];
+    if (v === null || typeof v !== 'object') continue;
+    const y = scrubDisplay(v, depth + 1);
+    if (y !== v) (copy ??= { ...o })[k] = y;
   }
   return copy ?? o;
 }

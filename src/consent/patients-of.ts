@@ -8,22 +8,30 @@ const PATIENT_REF = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/\d+)?
 export function patientsOf(resource: Resource): string[] {
   if (resource.resourceType === 'Patient') return resource.id ? [resource.id] : [];
   const out = new Set<string>();
-  const visit = (node: unknown, depth: number): void => {
-    if (!node || typeof node !== 'object' || depth > 40) return;
-    if (Array.isArray(node)) {
-      for (const x of node) visit(x, depth + 1);
-      return;
-    }
-    const o = node as Record<string, unknown>;
-    if (typeof o.reference === 'string') {
-      const m = PATIENT_REF.exec(o.reference);
-      if (m) out.add(m[1]);
-    }
-    for (const [k, v] of Object.entries(o)) {
-      if (depth === 0 && (k === 'meta' || k === 'text')) continue;
-      if (v && typeof v === 'object') visit(v, depth + 1);
-    }
-  };
-  visit(resource, 0);
+  const r = resource as unknown as Record<string, unknown>;
+  for (const k in r) {
+    if (k === 'meta' || k === 'text') continue;
+    const v = r[k];
+    if (v !== null && typeof v === 'object') visit(v, out, 1);
+  }
   return [...out];
+}
+
+// Hot path (every resource of every page): for…in, no intermediate arrays.
+function visit(node: object, out: Set<string>, depth: number): void {
+  if (depth > 40) return;
+  if (Array.isArray(node)) {
+    for (const x of node) if (x !== null && typeof x === 'object') visit(x, out, depth + 1);
+    return;
+  }
+  const o = node as Record<string, unknown>;
+  const ref = o.reference;
+  if (typeof ref === 'string' && ref.includes('Patient/')) {
+    const m = PATIENT_REF.exec(ref);
+    if (m) out.add(m[1]);
+  }
+  for (const k in o) {
+    const v = o[k];
+    if (v !== null && typeof v === 'object') visit(v, out, depth + 1);
+  }
 }

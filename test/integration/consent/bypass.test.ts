@@ -324,14 +324,15 @@ describe('audit', () => {
     expect(byPerson.status).toBe(200);
     const events = byPerson.body.entry.map((e: any) => e.resource);
     expect(events.length).toBeGreaterThan(0);
-    const ev = events.find((e: any) => e.entity.some((x: any) => x.what.reference.startsWith(`Condition/${ids.htn}/`)));
+    const ev = events.find((e: any) => e.entity.some((x: any) => x.detail?.[0].valueString.split(' ').some((ref: string) => ref.startsWith(`Condition/${ids.htn}/_history/`))));
     expect(ev.purposeOfEvent[0].coding[0]).toEqual({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HPAYMT' });
     expect(ev.agent[0].who.reference).toBe('Organization/mco-bluecare');
     expect(ev.agent[0].altId).toBe('bluecare-care-mgmt');
     expect(ev.outcome).toBe('0');
     // References and codes only: no names, no clinical content.
     expect(JSON.stringify(events)).not.toMatch(/Protected|hypertension|F11/i);
-    const exportEvents = await get(`AuditEvent?agent=Organization/mco-bluecare&subtype=https://lead-gateway.example.org/fhir/CodeSystem/disclosure-channel|disclosure`, admin);
+    // The export above (describe 'bulk export') was audited too, one AuditEvent per page.
+    const exportEvents = await get(`AuditEvent?agent=Organization/mco-bluecare&subtype=https://lead-gateway.example.org/fhir/CodeSystem/disclosure-channel|bulk-export`, admin);
     expect(exportEvents.body.entry?.length ?? 0).toBeGreaterThan(0);
   });
 
