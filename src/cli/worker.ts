@@ -11,6 +11,13 @@ import { initExportWorker } from '../fhir/bulk/export-worker.js';
 import { loadDefinitions } from '../fhir/definitions.js';
 import type { Database } from '../fhir/store/database.js';
 import { openDatabase } from '../fhir/store/open-database.js';
+import { Repository } from '../fhir/store/repository.js';
+import { loadPartners } from '../config/partners.js';
+import { loadPolicy } from '../config/policy.js';
+import { AuditTrail } from '../consent/audit.js';
+import { ConsentEngine } from '../consent/engine.js';
+import { setDefaultConsentEngine } from '../consent/filter.js';
+import { createWritePath } from '../write-path.js';
 import { startDeliveryWorker } from '../exchange/delivery-worker.js';
 import type { ExchangeMetrics } from '../exchange/exchange-metrics.js';
 
@@ -25,10 +32,14 @@ export async function startWorkers(opts: {
   storage?: ExportStorage;
   /** Where the exchange worker records its metrics (serve's /metrics when in-process). */
   metrics?: ExchangeMetrics;
+  /** The gateway's consent engine when in-process (serve --with-worker); otherwise built here. */
+  consent?: ConsentEngine;
 }): Promise<Workers> {
   const { config, logger, db } = opts;
   loadDefinitions();
+  const consent = opts.consent ?? workerConsentEngine(config, db);
   const exportWorker = initExportWorker({
+    consent,
     db,
     storage: opts.storage ?? defaultExportStorage(config),
     config: config.bulk,
@@ -44,6 +55,16 @@ export async function startWorkers(opts: {
       await Promise.all([exportWorker.close(), delivery?.close()]);
     },
   };
+}
+
+/** The consent engine as the gateway builds it (labels re-checked at read time, audit on). */
+function workerConsentEngine(config: GatewayConfig, db: Database): ConsentEngine {
+  const partners = loadPartners(config.partnersFile);
+  const { labeler } = createWritePath({ config, db, partners });
+  const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }));
+  const engine = new ConsentEngine({ db, partners, policy: loadPolicy(config.policyFile), labeler, audit });
+  setDefaultConsentEngine(engine);
+  return engine;
 }
 
 export async function workerCommand(env: NodeJS.ProcessEnv): Promise<void> {

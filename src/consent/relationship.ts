@@ -33,12 +33,13 @@ export function relatedPatientIdsSql(party: RelationshipParty, bind: (value: unk
       return `SELECT p.id AS patient_id FROM resource p WHERE p.resource_type = 'Patient' AND NOT p.deleted`;
     case 'MCO': {
       const org = bind(party.organizationId);
-      return `SELECT DISTINCT b.target_id AS patient_id FROM idx_reference b
-        JOIN idx_reference py ON py.resource_type = 'Coverage' AND py.id = b.id AND py.param = 'payor'
-          AND py.target_type = 'Organization' AND py.target_id = ${org}
-        WHERE b.resource_type = 'Coverage' AND b.param = 'beneficiary' AND b.target_type = 'Patient'
-          AND EXISTS (SELECT 1 FROM idx_token st WHERE st.resource_type = 'Coverage' AND st.id = b.id AND st.param = 'status' AND st.code = 'active')
-          AND ${live('b.target_id')}`;
+      // Driven from the payor (an index lookup on a constant), joins only (no correlated
+      // EXISTS). Needs table statistics, like every set query here: after a bulk load, ANALYZE.
+      return `SELECT DISTINCT b.target_id AS patient_id FROM idx_reference py
+        JOIN idx_reference b ON b.resource_type = 'Coverage' AND b.id = py.id AND b.param = 'beneficiary' AND b.target_type = 'Patient'
+        JOIN idx_token st ON st.resource_type = 'Coverage' AND st.id = py.id AND st.param = 'status' AND st.code = 'active'
+        JOIN resource p ON p.resource_type = 'Patient' AND p.id = b.target_id AND NOT p.deleted
+        WHERE py.resource_type = 'Coverage' AND py.param = 'payor' AND py.target_type = 'Organization' AND py.target_id = ${org}`;
     }
     case 'ACO':
     case 'HIE': {

@@ -7,6 +7,7 @@
 // filter changes the resource (parse + stringify would halve the throughput: perf-ceilings.md).
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
+import type { ConsentEngine } from '../../consent/engine.js';
 import { filterForRecipient } from '../../consent/filter.js';
 import type { Logger } from '../../logger.js';
 import { outcome } from '../outcomes.js';
@@ -14,7 +15,7 @@ import { applyElements } from '../summary.js';
 import type { Database } from '../store/database.js';
 import { typeFilterRequest } from './export-params.js';
 import { exportJobs, type ExportJob, type OutputFile } from './export-job.js';
-import { exportPageSql } from './export-query.js';
+import { exportPageSql, selectItemsSql } from './export-query.js';
 import type { ExportStorage } from './export-storage.js';
 import { NdjsonFileWriter } from './ndjson-file-writer.js';
 
@@ -25,6 +26,8 @@ export interface ExportDeps {
   /** FHIR base URL (absolute references inside `_typeFilter`). */
   fhirBase: string;
   logger: Logger;
+  /** The consent engine; defaults to the process's (installed by the gateway or the worker CLI). */
+  consent?: ConsentEngine;
   now?: () => Date;
 }
 
@@ -40,6 +43,8 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
   const log = logger.child({ exportId, requestId: job.spec.requestId });
   const started = Date.now();
   await storage.removeJob(exportId);
+  // A re-delivered job starts over: items a crashed run selected are chosen again.
+  await db.query('DELETE FROM bulk_export_item WHERE job_id = $1', [exportId]);
   try {
     const output: OutputFile[] = [];
     for (const [i, type] of job.spec.exportTypes.entries()) {
@@ -49,6 +54,7 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
     const finished = now();
     const expires = new Date(finished.getTime() + deps.config.fileTtlSeconds * 1000);
     if (!(await exportJobs.complete(db, exportId, output, errorFiles, finished, expires))) throw new Cancelled();
+    await db.query('DELETE FROM bulk_export_patient WHERE job_id = $1', [exportId]);
     const count = output.reduce((n, f) => n + f.count, 0);
     log.info({ resources: count, files: output.length, ms: Date.now() - started }, 'export completed');
     return 'completed';
@@ -76,41 +82,52 @@ async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: st
   let total = 0;
   let lastProgress = Date.now();
   try {
+    const select = selectItemsSql({
+      jobId: job.id,
+      resourceType: type,
+      since: spec.since,
+      transactionTime: job.transactionTime,
+      typeFilters: filters,
+      baseUrl: deps.fhirBase,
+    });
+    const t0 = Date.now();
+    await db.query(select.text, select.values);
+    deps.logger.debug({ exportId: job.id, type, ms: Date.now() - t0 }, 'export items selected');
     for (;;) {
       if (signal?.aborted || (await exportJobs.status(db, job.id)) !== 'running') throw new Cancelled();
-      const q = exportPageSql({
-        jobId: job.id,
-        resourceType: type,
-        afterId,
-        limit: config.pageSize,
-        since: spec.since,
-        transactionTime: job.transactionTime,
-        typeFilters: filters,
-        baseUrl: deps.fhirBase,
-      });
+      const q = exportPageSql({ jobId: job.id, resourceType: type, afterId, limit: config.pageSize, transactionTime: job.transactionTime });
       const rows = (await db.query<{ id: string; content: string }>(q.text, q.values)).rows;
       if (!rows.length) break;
       afterId = rows[rows.length - 1].id;
-      total += await writePage(writer, job, rows, elements);
+      total += await writePage(deps, writer, job, rows, elements);
       if (Date.now() - lastProgress > 1000) {
         lastProgress = Date.now();
         await exportJobs.progress(db, job.id, `${of}; ${type}: ${total} resources`);
       }
       if (rows.length < config.pageSize) break;
     }
+    deps.logger.debug({ exportId: job.id, type, resources: total }, 'export type written');
     return await writer.close();
   } catch (err) {
     await writer.abort().catch(() => undefined);
     throw err;
+  } finally {
+    await db.query('DELETE FROM bulk_export_item WHERE job_id = $1 AND resource_type = $2', [job.id, type]);
   }
 }
 
 /** Every resource passes the consent seam before it reaches a file. */
-async function writePage(writer: NdjsonFileWriter, job: ExportJob, rows: { content: string }[], elements?: string[]): Promise<number> {
+async function writePage(
+  deps: ExportDeps,
+  writer: NdjsonFileWriter,
+  job: ExportJob,
+  rows: { content: string }[],
+  elements?: string[],
+): Promise<number> {
   const parsed = rows.map((r) => JSON.parse(r.content) as Resource);
   const stored = new Map<Resource, string>(parsed.map((p, i) => [p, rows[i].content]));
   const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
-  const { permitted } = await filterForRecipient({ organizationId, purposeOfUse, clientId }, parsed);
+  const { permitted } = await filterForRecipient({ organizationId, purposeOfUse, clientId }, parsed, { engine: deps.consent, channel: 'bulk-export' });
   for (const r of permitted) {
     const unchanged = stored.get(r);
     if (elements?.length) await writer.write(JSON.stringify(applyElements(r, elements)));

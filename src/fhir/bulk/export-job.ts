@@ -152,6 +152,7 @@ export const exportJobs = {
       [id, at.toISOString()],
     );
     await sql.query('DELETE FROM bulk_export_patient WHERE job_id = $1', [id]);
+    await sql.query('DELETE FROM bulk_export_item WHERE job_id = $1', [id]);
     return r.rows.length === 1;
   },
 
@@ -170,6 +171,7 @@ export const exportJobs = {
 
   async remove(sql: Sql, id: string): Promise<void> {
     await sql.query('DELETE FROM bulk_export_patient WHERE job_id = $1', [id]);
+    await sql.query('DELETE FROM bulk_export_item WHERE job_id = $1', [id]);
     await sql.query('DELETE FROM bulk_export_job WHERE id = $1', [id]);
   },
 };

@@ -1,7 +1,12 @@
-// The SQL of one export page: a resource type, keyset-paged by id, limited to the job's patients
-// (bulk_export_patient) through the compartment parameters, to `_since` … transactionTime, and to
-// the `_typeFilter` criteria — compiled by the REST search SQL (filterSql), so a filter means the
-// same thing in both places. Pure: no database access.
+// The SQL of an export, per resource type, in two steps. Pure: no database access.
+//
+// 1. selectItemsSql: one set-based INSERT … SELECT picks the type's resources into
+//    bulk_export_item — in the compartment of the job's patients (bulk_export_patient) through
+//    the compartment parameters, changed after `_since` and not after transactionTime, matching
+//    the `_typeFilter` criteria compiled by the REST search SQL (filterSql), so a filter means the
+//    same thing in both places. PostgreSQL picks a hash join once instead of per page.
+// 2. exportPageSql: keyset pages over bulk_export_item's primary key joined to resource — a
+//    plan that stays a range scan plus key lookups whatever the table statistics say.
 import { filterSql } from '../search/search-sql.js';
 import type { SearchRequest } from '../search/search-request.js';
 import { patientCompartmentParams } from './patient-compartment.js';
@@ -14,12 +19,9 @@ class Binds {
   }
 }
 
-export interface PageQueryInput {
+export interface SelectItemsInput {
   jobId: string;
   resourceType: string;
-  /** Last id of the previous page ('' for the first). */
-  afterId: string;
-  limit: number;
   since?: string;
   transactionTime: string;
   /** `_typeFilter` criteria for this type, OR-ed (export.md); empty means no filter. */
@@ -28,25 +30,28 @@ export interface PageQueryInput {
   baseUrl: string;
 }
 
-export function exportPageSql(q: PageQueryInput): { text: string; values: unknown[] } {
+/** Fills bulk_export_item for one type; returns nothing (count with a separate query). */
+export function selectItemsSql(q: SelectItemsInput): { text: string; values: unknown[] } {
   const b = new Binds();
   const job = b.add(q.jobId);
   const conds = [
     `r.resource_type = ${b.add(q.resourceType)}`,
-    `r.id > ${b.add(q.afterId)}`,
     'NOT r.deleted',
     // transactionTime: everything committed up to it, nothing after (export.md "Response - Complete Status").
     `r.last_updated <= ${b.add(q.transactionTime)}::timestamptz`,
   ];
   if (q.since) conds.push(`r.last_updated > ${b.add(q.since)}::timestamptz`);
+  // Joins from the index side with constants only (no correlated subquery): one hash or merge
+  // join over the type's compartment references, whatever the planner's statistics.
+  let from: string;
   if (q.resourceType === 'Patient') {
-    conds.push(`EXISTS (SELECT 1 FROM bulk_export_patient bp WHERE bp.job_id = ${job} AND bp.patient_id = r.id)`);
+    from = `bulk_export_patient bp JOIN resource r ON r.resource_type = 'Patient' AND r.id = bp.patient_id`;
+    conds.push(`bp.job_id = ${job}`);
   } else {
     const params = patientCompartmentParams().get(q.resourceType) ?? [];
-    conds.push(
-      `EXISTS (SELECT 1 FROM idx_reference c JOIN bulk_export_patient bp ON bp.job_id = ${job} AND bp.patient_id = c.target_id
-        WHERE c.resource_type = r.resource_type AND c.id = r.id AND c.param = ANY(${b.add(params)}::text[]) AND c.target_type = 'Patient')`,
-    );
+    from = `idx_reference c JOIN bulk_export_patient bp ON bp.job_id = ${job} AND bp.patient_id = c.target_id
+      JOIN resource r ON r.resource_type = c.resource_type AND r.id = c.id`;
+    conds.push(`c.resource_type = ${b.add(q.resourceType)}`, `c.param = ANY(${b.add(params)}::text[])`, `c.target_type = 'Patient'`);
   }
   if (q.typeFilters.length) {
     const alts = q.typeFilters.map((s) => {
@@ -55,6 +60,21 @@ export function exportPageSql(q: PageQueryInput): { text: string; values: unknow
     });
     conds.push(`(${alts.join(' OR ')})`);
   }
-  const text = `SELECT r.id, r.content::text AS content FROM resource r WHERE ${conds.join(' AND ')} ORDER BY r.id LIMIT ${b.add(q.limit)}`;
+  const text = `INSERT INTO bulk_export_item (job_id, resource_type, id)
+    SELECT DISTINCT ${job}, r.resource_type, r.id FROM ${from} WHERE ${conds.join(' AND ')} ON CONFLICT DO NOTHING`;
   return { text, values: b.values };
+}
+
+/** One page of the type's selected resources after `afterId`, as stored JSON text. */
+export function exportPageSql(q: { jobId: string; resourceType: string; afterId: string; limit: number; transactionTime: string }): {
+  text: string;
+  values: unknown[];
+} {
+  return {
+    text: `SELECT e.id, r.content::text AS content FROM bulk_export_item e
+      JOIN resource r ON r.resource_type = e.resource_type AND r.id = e.id
+      WHERE e.job_id = $1 AND e.resource_type = $2 AND e.id > $3 AND NOT r.deleted AND r.last_updated <= $4::timestamptz
+      ORDER BY e.id LIMIT $5`,
+    values: [q.jobId, q.resourceType, q.afterId, q.transactionTime, q.limit],
+  };
 }

@@ -164,6 +164,21 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 4,
+    name: 'bulk data export items',
+    sql: `
+      -- The resources one export will write, per type, chosen by one set-based query when the
+      -- type's turn comes (src/fhir/bulk/export-query.ts), then read back in primary-key order:
+      -- keyset pages that stay cheap whatever the planner's statistics, and each id once.
+      CREATE TABLE bulk_export_item (
+        job_id text NOT NULL,
+        resource_type text NOT NULL,
+        id text NOT NULL,
+        PRIMARY KEY (job_id, resource_type, id)
+      );
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {

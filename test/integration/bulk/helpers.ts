@@ -46,6 +46,7 @@ export async function startBulkGateway(kind: StoreKind, env: Record<string, stri
     config: ctx.config,
     fhirBase: ctx.fhirBase,
     logger: silentLogger,
+    consent: gw.gateway.consent,
     redisUrl: 'redis://127.0.0.1:6379',
     sweepIntervalMs: 0,
   });
