@@ -9,7 +9,7 @@ import { searchCountSql, searchPageSql } from '../search/search-sql.js';
 import type { SearchRequest } from '../search/search-request.js';
 import type { Database, Sql } from './database.js';
 import { extractIndexRows, type IndexRows } from './index-extraction.js';
-import { deleteIndexRows, insertIndexRows } from './index-writer.js';
+import { deleteIndexSql, writeVersionSql } from './index-writer.js';
 
 export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -200,14 +200,13 @@ export class Repository {
       const versionId = String(Number(cur.version_id) + 1);
       const now = repo.opts.now().toISOString();
       await tx.query(
-        'UPDATE resource SET version_id = $3, last_updated = $4, deleted = true, content = NULL WHERE resource_type = $1 AND id = $2',
+        `WITH r AS (UPDATE resource SET version_id = $3, last_updated = $4, deleted = true, content = NULL
+                    WHERE resource_type = $1 AND id = $2)
+         INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, true, NULL)`,
         [resourceType, id, versionId, now],
       );
-      await tx.query(
-        'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, true, NULL)',
-        [resourceType, id, versionId, now],
-      );
-      await deleteIndexRows(tx, resourceType, id);
+      const del = deleteIndexSql(resourceType, id);
+      await tx.query(del.text, del.values);
       await repo.opts.onWrite?.(tx, { kind: 'delete', resourceType, id, versionId });
       return { versionId };
     });
@@ -220,37 +219,37 @@ export class Repository {
   private async write<T extends Resource>(tx: Sql, input: T, kind: 'create' | 'update', cur?: Row): Promise<WriteResult<T>> {
     const id = input.id as string;
     if (!ID_RE.test(id)) throw outcomes.badRequest(`Invalid id "${id}"`, [`${input.resourceType}.id`]);
-    if (kind === 'create' && !cur) {
-      const existing = await this.current(tx, input.resourceType, id, true);
-      if (existing) {
-        if (!existing.deleted) throw outcomes.conflict(`${input.resourceType}/${id} already exists`);
-        cur = existing;
-      }
-    }
-    const versionId = cur ? String(Number(cur.version_id) + 1) : '1';
     const lastUpdated = this.opts.now().toISOString();
-    const resource = { ...input, meta: { ...input.meta, versionId, lastUpdated } } as T;
+    const stamp = (versionId: string): T => ({ ...input, meta: { ...input.meta, versionId, lastUpdated } }) as T;
+    // meta.versionId does not change validity: validate once, whichever version this becomes.
+    let resource = stamp(cur ? String(Number(cur.version_id) + 1) : '1');
     this.opts.validate?.(resource);
-    const content = JSON.stringify(resource);
-    if (cur) {
-      await tx.query(
-        'UPDATE resource SET version_id = $3, last_updated = $4, deleted = false, content = $5::jsonb WHERE resource_type = $1 AND id = $2',
-        [resource.resourceType, id, versionId, lastUpdated, content],
+    const rows = (this.opts.extractIndex ?? extractIndexRows)(resource);
+    const run = async (r: T, replace: boolean): Promise<number> => {
+      const q = writeVersionSql(
+        { resourceType: r.resourceType, id, versionId: r.meta?.versionId as string, lastUpdated, content: JSON.stringify(r) },
+        rows,
+        replace,
       );
-      await deleteIndexRows(tx, resource.resourceType, id);
-    } else {
-      await tx.query(
-        'INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, false, $5::jsonb)',
-        [resource.resourceType, id, versionId, lastUpdated, content],
-      );
+      return (await tx.query<{ n: number }>(q.text, q.values)).rows[0].n;
+    };
+    if (!cur) {
+      // Optimistic insert; a taken id falls back to the locked read below.
+      if ((await run(resource, false)) === 1) return this.written(tx, resource, 'create');
+      if (kind === 'update') throw outcomes.conflict(`${input.resourceType}/${id} was created concurrently`);
+      const existing = await this.current(tx, input.resourceType, id, true);
+      if (!existing || !existing.deleted) throw outcomes.conflict(`${input.resourceType}/${id} already exists`);
+      cur = existing;
+      resource = stamp(String(Number(cur.version_id) + 1));
     }
-    await tx.query(
-      'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, false, $5::jsonb)',
-      [resource.resourceType, id, versionId, lastUpdated, content],
-    );
-    await insertIndexRows(tx, resource.resourceType, id, (this.opts.extractIndex ?? extractIndexRows)(resource));
-    await this.opts.onWrite?.(tx, { kind: cur && !cur.deleted ? 'update' : 'create', resourceType: resource.resourceType, id, versionId, resource });
-    return { resource, outcome: cur && !cur.deleted ? 'updated' : 'created' };
+    await run(resource, true);
+    return this.written(tx, resource, cur.deleted ? 'create' : 'update');
+  }
+
+  private async written<T extends Resource>(tx: Sql, resource: T, kind: 'create' | 'update'): Promise<WriteResult<T>> {
+    const { resourceType, id } = resource as T & { id: string };
+    await this.opts.onWrite?.(tx, { kind, resourceType, id, versionId: resource.meta?.versionId as string, resource });
+    return { resource, outcome: kind === 'create' ? 'created' : 'updated' };
   }
 
   async search(req: SearchRequest): Promise<SearchResult> {
