@@ -49,6 +49,8 @@ export interface Labels {
   actCodes: Set<string>;
 }
 
+export const CONSENT_PROFILE = 'https://lead-gateway.example.org/fhir/StructureDefinition/lead-consent';
+
 /** meta.tag system naming the labeler rules version a resource was labelled with. */
 export const LABELER_TAG_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/security-labeler';
 
@@ -96,6 +98,11 @@ export class Labeler {
       }
     }
     const labelled = withLabels(resource, labels);
+    // Consent directives are written through the normal API but must be ones the engine can
+    // evaluate: the store validates every Consent against our profile.
+    if (resource.resourceType === 'Consent' && !(labelled.meta?.profile ?? []).includes(CONSENT_PROFILE)) {
+      labelled.meta = { ...labelled.meta, profile: [...(labelled.meta?.profile ?? []), CONSENT_PROFILE] };
+    }
     const tag = [...(labelled.meta?.tag ?? []).filter((t) => t.system !== LABELER_TAG_SYSTEM), { system: LABELER_TAG_SYSTEM, code: this.version }];
     return { ...labelled, meta: { ...labelled.meta, tag } } as Resource;
   }

@@ -255,11 +255,16 @@ describe('patient Consent', () => {
       scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
       category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
       patient: { reference: `Patient/${ids.optedOut}` },
+      dateTime: '2027-01-01T00:00:00Z',
       policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' }] },
       provision: { type: 'deny' },
     };
     const c = await http('POST', `${fhir}/Consent`, consent, as(admin));
     expect(c.status).toBe(201);
+    expect(c.body.meta.profile).toContain('https://lead-gateway.example.org/fhir/StructureDefinition/lead-consent');
+    // A directive the engine could not evaluate is refused (profile: patient, dateTime, provision).
+    const { patient: _p, ...noPatient } = consent;
+    expect((await http('POST', `${fhir}/Consent`, noPatient, as(admin))).status).toBe(422);
     expect((await get(`Observation/${ids.optedOutObs}`, hie)).status).toBe(404);
     expect((await get(`Patient/${ids.optedOut}`, bluecare)).status).toBe(404);
     await http('PUT', `${fhir}/Consent/${c.body.id}`, { ...consent, id: c.body.id, status: 'inactive' }, as(admin));
@@ -277,6 +282,7 @@ describe('patient Consent', () => {
         scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
         category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
         patient: { reference: `Patient/${ids.consented}` },
+        dateTime: '2027-01-01T00:00:00Z',
         policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
         // Applies only to Part 2 data for BlueCare's payment work; everything else stays under the default policy.
         provision: {
