@@ -28,8 +28,7 @@ import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
 import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/audit.js';
 import { ConsentEngine } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
-import { Labeler } from './consent/labeler.js';
-import { loadValueSets } from './consent/value-sets.js';
+import { createWritePath } from './write-path.js';
 import type { FhirRequest } from './fhir/router.js';
 
 export interface AuthWiring {
@@ -92,18 +91,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const validator = Validator.fromProfileDir(deps.profilesDir ?? new URL('../profiles', import.meta.url).pathname);
   const fhirBase = `${config.baseUrl}/fhir`;
   const partners = loadPartners(config.partnersFile);
-  const labeler = new Labeler({
-    valueSets: loadValueSets(),
-    part2Organizations: new Set(partners.organizations.filter((o) => o.part2Program).map((o) => o.id)),
-  });
   const exchange = createExchange({ config, db, directory: partners, now: deps.now });
-  const repo = new Repository(db, {
-    onWrite: exchange.onWrite,
-    prepare: (tx, r) => labeler.prepare(tx, r),
-    validate: (r) => validator.validate(r),
-    baseUrl: fhirBase,
-    now: deps.now,
-  });
+  // The same write path as the ingest worker and CLI: labels, validation, outbox rows.
+  const { repo, labeler } = createWritePath({ config, db, partners, validator, onWrite: exchange.onWrite, now: deps.now });
   // Audit records are server-made: no labeler, no validation, no write hooks.
   const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
   const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });

@@ -1,0 +1,50 @@
+// The gateway's write path, built one way for every writer (REST API, ingest worker, ingest
+// CLI): a Repository whose writes are labelled (consent labeler, `prepare`), validated (R4 +
+// our profiles) and routed (exchange outbox rows, `onWrite`), each in the data's transaction.
+// A writer that built a bare Repository would store unlabelled data no one is told about.
+import type { GatewayConfig } from './config/env.js';
+import type { PartnerDirectory } from './config/partners.js';
+import type { WriteEvent } from './fhir/store/repository.js';
+import { Repository } from './fhir/store/repository.js';
+import type { Database, Sql } from './fhir/store/database.js';
+import { Validator } from './fhir/validation/validator.js';
+import { exchangeWriteHook } from './exchange/exchange.js';
+import { Labeler } from './consent/labeler.js';
+import { loadValueSets } from './consent/value-sets.js';
+
+export interface WritePathOptions {
+  config: GatewayConfig;
+  db: Database;
+  partners: PartnerDirectory;
+  /** Already loaded (the gateway shares it with the router); otherwise read from profilesDir. */
+  validator?: Validator;
+  profilesDir?: string;
+  /** The exchange's outbox hook when already built; otherwise from the configuration. */
+  onWrite?: (tx: Sql, event: WriteEvent) => Promise<void>;
+  now?: () => Date;
+}
+
+export interface WritePath {
+  repo: Repository;
+  labeler: Labeler;
+  validator: Validator;
+}
+
+export const DEFAULT_PROFILES_DIR = new URL('../profiles', import.meta.url).pathname;
+
+export function createWritePath(opts: WritePathOptions): WritePath {
+  const { config, partners } = opts;
+  const validator = opts.validator ?? Validator.fromProfileDir(opts.profilesDir ?? DEFAULT_PROFILES_DIR);
+  const labeler = new Labeler({
+    valueSets: loadValueSets(),
+    part2Organizations: new Set(partners.organizations.filter((o) => o.part2Program).map((o) => o.id)),
+  });
+  const repo = new Repository(opts.db, {
+    onWrite: opts.onWrite ?? exchangeWriteHook(config, partners, opts.now),
+    prepare: (tx, r) => labeler.prepare(tx, r),
+    validate: (r) => validator.validate(r),
+    baseUrl: `${config.baseUrl}/fhir`,
+    now: opts.now,
+  });
+  return { repo, labeler, validator };
+}
