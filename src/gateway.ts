@@ -122,7 +122,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       : {
           disclose: async (req: FhirRequest, resources: Resource[]) =>
             req.recipient ? (await consent.filter(req.recipient, resources, channelOf(req))).permitted : [],
-          screen: (req: FhirRequest, interaction: 'search' | 'history', sreq?: SearchRequest) => {
+          screen: (req: FhirRequest, interaction: 'search' | 'history' | 'conditional', sreq?: SearchRequest) => {
             if (!req.recipient) throw outcomes.forbidden('No recipient for this request');
             consent.screen(req.recipient, interaction, sreq);
           },

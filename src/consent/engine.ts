@@ -115,8 +115,14 @@ export class ConsentEngine {
    * (§4.3 C2, C3, C5, C7, C13): `_has`, chained parameters, `_security` search, counts and
    * totals, and instance history. The refusal is the same whatever the data, so it is no oracle.
    */
-  screen(recipient: Recipient, interaction: 'search' | 'history', sreq?: SearchRequest): void {
+  screen(recipient: Recipient, interaction: 'search' | 'history' | 'conditional', sreq?: SearchRequest): void {
     if (this.cleared(recipient)) return;
+    // Conditional create/update/delete match over every stored resource, hidden ones included
+    // (§4.3 C15): only the SMA, the program's data steward, may use them.
+    if (interaction === 'conditional') {
+      if (this.profile(recipient)?.organizationType === 'SMA') return;
+      throw outcomes.forbidden('Conditional operations are not available to this client');
+    }
     if (interaction === 'history') throw outcomes.forbidden('History is not available to this client');
     if (!sreq) return;
     if (sreq.ignored.some((k) => k.startsWith('_has'))) throw outcomes.badRequest('_has is not available to this client', ['_has']);

@@ -158,6 +158,7 @@ async function assignId(router: FhirRouter, req: FhirRequest, tx: Repository, p:
     const cond = p.entry.request?.ifNoneExist;
     if (cond) {
       assertAllowed(req.access, type, 'search');
+      router.opts.screen?.(req, 'conditional');
       const ids = await tx.matchIds(router.parseSearch(req, type, [...new URLSearchParams(cond.replace(/^.*\?/, ''))]));
       if (ids.length > 1) throw outcomes.multipleMatches(`If-None-Exist matched ${ids.length} or more ${type} resources`);
       if (ids.length === 1) {
@@ -177,6 +178,7 @@ async function assignId(router: FhirRouter, req: FhirRequest, tx: Repository, p:
     }
     if (!query) throw outcomes.badRequest('PUT entries need Type/id or Type?criteria');
     assertAllowed(req.access, type, 'search');
+    router.opts.screen?.(req, 'conditional');
     const ids = await tx.matchIds(router.parseSearch(req, type, [...new URLSearchParams(query)]));
     if (ids.length > 1) throw outcomes.multipleMatches(`Conditional update matched ${ids.length} or more ${type} resources`);
     p.id = ids[0] ?? (p.entry.resource?.id as string | undefined) ?? randomUUID();
@@ -208,6 +210,7 @@ async function resolveReference(router: FhirRouter, req: FhirRequest, tx: Reposi
   const [, type, query] = cond;
   if (!isR4ResourceType(type)) throw outcomes.badRequest(`Conditional reference to unknown type ${type}`);
   assertAllowed(req.access, type, 'search');
+  router.opts.screen?.(req, 'conditional');
   const ids = await tx.matchIds(router.parseSearch(req, type, [...new URLSearchParams(query)]));
   if (ids.length !== 1) {
     throw outcomes.preconditionFailed(`Conditional reference "${ref}" matched ${ids.length === 0 ? 'no' : 'more than one'} resource`);

@@ -48,7 +48,7 @@ export interface RouterOptions {
    * Runs before a search or history reads anything: throws (e.g. 400/403) for requests whose
    * answer could reveal data the recipient may not see (`_has`, chains, counts).
    */
-  screen?: (req: FhirRequest, interaction: 'search' | 'history', search?: SearchRequest) => void;
+  screen?: (req: FhirRequest, interaction: 'search' | 'history' | 'conditional', search?: SearchRequest) => void;
 }
 
 export class FhirRouter {
@@ -283,6 +283,7 @@ export class FhirRouter {
     const ifNoneExist = req.headers['if-none-exist'];
     if (ifNoneExist) {
       assertAllowed(req.access, type, 'search');
+      this.opts.screen?.(req, 'conditional');
       return repo.withTransaction(async (tx) => {
         const ids = await tx.matchIds(this.parseSearch(req, type, [...new URLSearchParams(ifNoneExist.replace(/^.*\?/, ''))]));
         if (ids.length > 1) throw outcomes.multipleMatches(`If-None-Exist matched ${ids.length} or more ${type} resources`);
@@ -310,6 +311,7 @@ export class FhirRouter {
   private async conditionalUpdate(req: FhirRequest, repo: Repository, type: string): Promise<FhirResponse> {
     assertAllowed(req.access, type, 'update');
     assertAllowed(req.access, type, 'search');
+    this.opts.screen?.(req, 'conditional');
     if (!req.query.length) throw outcomes.methodNotAllowed('PUT', `/${type} without search criteria`);
     const body = this.bodyResource(req, type);
     return repo.withTransaction(async (tx) => {
@@ -334,6 +336,7 @@ export class FhirRouter {
   private async conditionalDelete(req: FhirRequest, repo: Repository, type: string): Promise<FhirResponse> {
     assertAllowed(req.access, type, 'delete');
     assertAllowed(req.access, type, 'search');
+    this.opts.screen?.(req, 'conditional');
     if (!req.query.length) throw outcomes.methodNotAllowed('DELETE', `/${type} without search criteria`);
     return repo.withTransaction(async (tx) => {
       const ids = await tx.matchIds(this.parseSearch(req, type, req.query));

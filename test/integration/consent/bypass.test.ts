@@ -347,3 +347,23 @@ describe('audit', () => {
     expect((await get('AuditEvent', all)).status).toBe(403);
   });
 });
+
+describe('conditional operations (C15)', () => {
+  it('refuses If-None-Exist, conditional update/delete and conditional references to partners, whatever the data', async () => {
+    const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${ids.p}` } };
+    const a = await http('POST', `${fhir}/Observation`, obs, { ...as(hie), 'if-none-exist': `Observation?code=${ICD}|F11.20` });
+    const b = await http('POST', `${fhir}/Observation`, obs, { ...as(hie), 'if-none-exist': `Observation?code=${ICD}|ZZZ` });
+    expect([a.status, b.status]).toEqual([403, 403]);
+    expect(a.body).toEqual(b.body);
+    expect((await http('PUT', `${fhir}/Condition?code=${ICD}|F11.20`, { resourceType: 'Condition', subject: { reference: `Patient/${ids.p}` } }, as(hie))).status).toBe(403);
+    expect((await http('DELETE', `${fhir}/Condition?code=${ICD}|F11.20`, undefined, as(hie))).status).toBe(403);
+    const tx = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ request: { method: 'POST', url: 'Observation' }, resource: { ...obs, subject: { reference: `Patient?_id=${ids.other}` } } }],
+    };
+    expect((await http('POST', fhir, tx, as(hie))).status).toBe(403);
+    // The hidden Condition is untouched.
+    expect((await fx.gw.gateway.repo.read('Condition', ids.sud)).meta?.versionId).toBe('1');
+  });
+});
