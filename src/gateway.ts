@@ -24,6 +24,7 @@ import type { ExportRecipient } from './fhir/bulk/export-job.js';
 import { createExchange, type Exchange } from './exchange/exchange.js';
 import { sourceFromRequester } from './exchange/write-source.js';
 import { loadPartners } from './config/partners.js';
+import { partnerResources } from './config/partner-resources.js';
 import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
 import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/audit.js';
 import { ConsentEngine } from './consent/engine.js';
@@ -97,6 +98,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // Audit records are server-made: no labeler, no validation, no write hooks.
   const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
   const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });
+  // The partner directory is published as Organization and Endpoint resources (ids = the
+  // organization ids). Server-made: no labels, no outbox; an unchanged entry makes no version.
+  const directoryRepo = new Repository(db, { validate: (r) => validator.validate(r), baseUrl: fhirBase, now: deps.now });
+  for (const r of partnerResources(partners.organizations)) await directoryRepo.update(r);
   setDefaultConsentEngine(consent);
   const auth = deps.auth;
   const capability = buildCapabilityStatement({

@@ -133,3 +133,15 @@ describe('scope enforcement on the FHIR API', () => {
     expect(await storeFingerprint(gw.testDb.db)).toBe(before);
   });
 });
+
+describe('the partner directory in FHIR', () => {
+  it('publishes each organization as Organization and Endpoint resources', async () => {
+    const org = await http('GET', `${gw.fhir}/Organization/aco-sunrise`, undefined, as(admin));
+    expect(org.status).toBe(200);
+    expect(org.body.type[0].coding[0]).toMatchObject({ code: 'ACO' });
+    const ep = await http('GET', `${gw.fhir}/Endpoint/aco-sunrise`, undefined, as(admin));
+    expect(ep.status).toBe(200);
+    expect(ep.body.address).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/fhir$/);
+    expect(ep.body.managingOrganization.reference).toBe('Organization/aco-sunrise');
+  });
+});
