@@ -22,7 +22,7 @@ import { generateSamples } from '../../../src/ingest/samples.js';
 import { silentLogger } from '../../../src/logger.js';
 import { createLayouts, parseRxNormCrosswalk } from '../../../src/mappers/index.js';
 import { readFileSync, createReadStream } from 'node:fs';
-import { openTestDatabase, type StoreKind, type TestDatabase } from '../../helpers/database.js';
+import { openTestDatabase, TEST_DATABASE_URL, type StoreKind, type TestDatabase } from '../../helpers/database.js';
 import { cleanupPrefix } from '../auth/helpers.js';
 
 export const HUB_SOURCE = 'mco-test';
@@ -139,6 +139,8 @@ export async function startReceiver(opts: { tmp: string; hubPublicJwks: unknown;
 
 export interface Hub {
   gateway: Gateway;
+  /** DATABASE_URL of the hub's store for child processes (PostgreSQL schema via search_path). */
+  databaseUrl?: string;
   config: GatewayConfig;
   keys: GatewayKeys;
   db: TestDatabase;
@@ -200,6 +202,7 @@ export async function startHub(opts: {
 }): Promise<Hub> {
   const db = await openTestDatabase(opts.kind ?? 'postgres');
   const partnersFile = join(opts.tmp, 'hub-partners.json');
+  const schema = (db.db.kind === 'postgres' ? ((await db.db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0].s) : undefined);
   writeFileSync(partnersFile, JSON.stringify(hubPartners(opts.receiver)));
   const config = loadConfig({
     BASE_URL: 'http://127.0.0.1:1',
@@ -219,6 +222,7 @@ export async function startHub(opts: {
   const directory = loadPartners(partnersFile);
   const hub: Hub = {
     gateway,
+    databaseUrl: schema ? `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}` : undefined,
     config,
     keys: opts.keys,
     db,
@@ -340,4 +344,21 @@ export async function receiverMatches(receiver: Receiver, keys: string[]): Promi
     out[k] = r.rows[0].n;
   }
   return out;
+}
+
+/** The environment a child `lead-gateway` process of the hub needs (same store, keys, queues). */
+export function hubProcessEnv(hub: Hub, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: hub.databaseUrl!,
+    PARTNERS_FILE: hub.partnersFile,
+    GATEWAY_KEYS_FILE: hub.keysFile,
+    REDIS_URL: hub.config.redisUrl,
+    EXCHANGE_QUEUE_PREFIX: hub.config.exchange.queuePrefix,
+    BULK_QUEUE_PREFIX: hub.config.bulk.queuePrefix,
+    DATA_DIR: hub.config.dataDir,
+    LOG_LEVEL: 'warn',
+    ...FAST_EXCHANGE_ENV,
+    ...extra,
+  };
 }
