@@ -49,7 +49,9 @@ export async function startWorkers(opts: {
   });
   logger.info({ concurrency: config.bulk.workerConcurrency }, 'export worker started');
   // Queued exchange: outbox dispatcher + delivery queues (src/exchange).
-  const delivery = config.exchange.enabled ? await startDeliveryWorker({ config, logger, db, metrics: opts.metrics }) : undefined;
+  const delivery = config.exchange.enabled
+    ? await startDeliveryWorker({ config, logger, db, metrics: opts.metrics, filter: (recipient, resources) => consent.filter(recipient, resources, 'exchange') })
+    : undefined;
   return {
     close: async () => {
       await Promise.all([exportWorker.close(), delivery?.close()]);
