@@ -30,6 +30,7 @@ import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/au
 import { ConsentEngine } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { createWritePath } from './write-path.js';
+import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
 import type { FhirRequest } from './fhir/router.js';
 
 export interface AuthWiring {
@@ -71,10 +72,12 @@ export interface Gateway {
   bulk: BulkExport;
   /** Queued exchange: outbox hook on every write, /metrics, /admin/queues (src/exchange). */
   exchange: Exchange;
+  /** POST /ingest/{layout} and job status: routes are mounted; the worker runs the jobs. */
+  ingest: IngestApi;
   close(): Promise<void>;
 }
 
-/** Without SMART (tests of the core), exports run as a trusted SMA-level caller. */
+/** Without SMART (tests of the core), exports and uploads run as a trusted SMA-level caller. */
 const LOCAL_REQUESTER: ExportRecipient = { clientId: 'local', organizationId: 'local', organizationType: 'SMA', purposeOfUse: 'HOPERAT' };
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -95,13 +98,13 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const exchange = createExchange({ config, db, directory: partners, now: deps.now });
   // The same write path as the ingest worker and CLI: labels, validation, outbox rows.
   const { repo, labeler } = createWritePath({ config, db, partners, validator, onWrite: exchange.onWrite, now: deps.now });
-  // Audit records are server-made: no labeler, no validation, no write hooks.
-  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
-  const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });
   // The partner directory is published as Organization and Endpoint resources (ids = the
   // organization ids). Server-made: no labels, no outbox; an unchanged entry makes no version.
   const directoryRepo = new Repository(db, { validate: (r) => validator.validate(r), baseUrl: fhirBase, now: deps.now });
   for (const r of partnerResources(partners.organizations)) await directoryRepo.update(r);
+  // Audit records are server-made: no labeler, no validation, no write hooks.
+  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
+  const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });
   setDefaultConsentEngine(consent);
   const auth = deps.auth;
   const capability = buildCapabilityStatement({
@@ -153,6 +156,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   if (auth !== 'none') {
     if (auth.routes) app.use(auth.routes);
     app.use('/fhir', auth.middleware);
+    app.use('/ingest', auth.middleware);
     app.use('/fhir', sourceFromRequester); // routing: writes come from the requester's organization
   }
   app.use(exchange.routes);
@@ -167,6 +171,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     now: deps.now,
   });
   app.use('/fhir', bulk.routes);
+  const ingest = createIngestApi({
+    config,
+    db,
+    accessFor,
+    requesterFor: auth === 'none' ? () => LOCAL_REQUESTER : (res) => requesterOf(res),
+    now: deps.now,
+  });
+  app.use(ingest.routes);
   app.use(
     '/fhir',
     fhirRoutes({
@@ -193,9 +205,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     consent,
     bulk,
     exchange,
+    ingest,
     async close() {
       clearDefaultConsentEngine(consent);
       await bulk.close();
+      await ingest.close();
       await exchange.close();
       if (ownsRedis) redis.disconnect();
       if (!deps.db) await db.close();

@@ -27,7 +27,7 @@ export async function serveCommand(env: NodeJS.ProcessEnv, opts: { withWorker?: 
   }
   const gateway = await createGateway({ config, logger, auth: auth.wiring, redis: auth.redis });
   const workers: Workers | undefined = opts.withWorker
-    ? await startWorkers({ config, logger, db: gateway.db, storage: gateway.bulk.ctx.storage, metrics: gateway.exchange.metrics, consent: gateway.consent })
+    ? await startWorkers({ config, logger, db: gateway.db, storage: gateway.bulk.ctx.storage, metrics: gateway.exchange.metrics, consent: gateway.consent, repo: gateway.repo })
     : undefined;
   const server = gateway.app.listen(config.port, config.host, () => {
     logger.info(

@@ -1,4 +1,4 @@
-// `lead-gateway worker`: runs the queue workers (today the Bulk Data export worker) until
+// `lead-gateway worker`: runs the queue workers (Bulk Data export, ingest, exchange) until
 // SIGTERM/SIGINT, then stops taking jobs and lets running ones finish (BullMQ hands a job a
 // killed worker held back to the queue: stalled-job recovery). `serve --with-worker` runs the
 // same workers inside the API process for the quick start.
@@ -18,6 +18,9 @@ import { AuditTrail } from '../consent/audit.js';
 import { ConsentEngine } from '../consent/engine.js';
 import { setDefaultConsentEngine } from '../consent/filter.js';
 import { createWritePath } from '../write-path.js';
+import { defaultUploadStorage } from '../ingest/ingest-api.js';
+import { loadIngestLayouts } from '../ingest/ingest-layouts.js';
+import { initIngestWorker } from '../ingest/ingest-worker.js';
 import { startDeliveryWorker } from '../exchange/delivery-worker.js';
 import type { ExchangeMetrics } from '../exchange/exchange-metrics.js';
 
@@ -34,6 +37,8 @@ export async function startWorkers(opts: {
   metrics?: ExchangeMetrics;
   /** The gateway's consent engine when in-process (serve --with-worker); otherwise built here. */
   consent?: ConsentEngine;
+  /** The gateway's write path when in-process (serve --with-worker); otherwise built the same way (write-path.ts). */
+  repo?: Repository;
 }): Promise<Workers> {
   const { config, logger, db } = opts;
   loadDefinitions();
@@ -48,13 +53,25 @@ export async function startWorkers(opts: {
     redisUrl: config.redisUrl,
   });
   logger.info({ concurrency: config.bulk.workerConcurrency }, 'export worker started');
+  const partners = loadPartners(config.partnersFile);
+  const ingestWorker = initIngestWorker({
+    db,
+    repo: opts.repo ?? createWritePath({ config, db, partners }).repo,
+    partners,
+    layouts: loadIngestLayouts(config.ingest),
+    storage: defaultUploadStorage(config),
+    config: config.ingest,
+    logger,
+    redisUrl: config.redisUrl,
+  });
+  logger.info({ concurrency: config.ingest.workerConcurrency }, 'ingest worker started');
   // Queued exchange: outbox dispatcher + delivery queues (src/exchange).
   const delivery = config.exchange.enabled
     ? await startDeliveryWorker({ config, logger, db, metrics: opts.metrics, filter: (recipient, resources) => consent.filter(recipient, resources, 'exchange') })
     : undefined;
   return {
     close: async () => {
-      await Promise.all([exportWorker.close(), delivery?.close()]);
+      await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close()]);
     },
   };
 }

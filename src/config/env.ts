@@ -29,6 +29,7 @@ export interface GatewayConfig {
   policyFile: string;
   bulk: BulkExportConfig;
   exchange: ExchangeConfig;
+  ingest: IngestConfig;
   /** Bearer token for /admin (queue dashboard); absent = the admin routes answer 404. */
   adminToken?: string;
 }
@@ -64,6 +65,22 @@ export interface ExchangeConfig {
   maxStalledCount: number;
   /** A queued delivery whose job is missing from Redis this long is queued again (Redis lost data). */
   recoverAfterMs: number;
+}
+
+/** POST /ingest/{layout} and the ingest worker (src/ingest). */
+export interface IngestConfig {
+  /** Largest accepted upload; the upload is streamed to DATA_DIR/ingest and cut off (413) beyond it. */
+  maxUploadBytes: number;
+  /** Largest single source record (CSV row or NDJSON line). */
+  maxRecordBytes: number;
+  /** BullMQ key prefix (tests give each suite its own). */
+  queuePrefix: string;
+  /** Ingest jobs one worker process runs at once. */
+  workerConcurrency: number;
+  /** NDC → RxNorm crosswalk (pharmacy claims). */
+  crosswalkFile: string;
+  /** Fall-risk-increasing drug class list (pharmacy claims). */
+  fridClassesFile: string;
 }
 
 /** Bulk Data $export (src/fhir/bulk): limits, polling and file lifetime. */
@@ -170,6 +187,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       stalledIntervalMs: int(env, 'EXCHANGE_STALLED_INTERVAL_MS', 30000, 200, 3600000),
       maxStalledCount: int(env, 'EXCHANGE_MAX_STALLED_COUNT', 3, 0, 100),
       recoverAfterMs: int(env, 'EXCHANGE_RECOVER_AFTER_MS', 120000, 100, 86400000),
+    },
+    ingest: {
+      maxUploadBytes: int(env, 'INGEST_MAX_UPLOAD_BYTES', 1024 * 1024 * 1024, 1024, 100 * 1024 * 1024 * 1024),
+      maxRecordBytes: int(env, 'INGEST_MAX_RECORD_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      queuePrefix: env.INGEST_QUEUE_PREFIX || 'lead:bull',
+      workerConcurrency: int(env, 'INGEST_WORKER_CONCURRENCY', 1, 1, 64),
+      crosswalkFile: resolve(env.INGEST_CROSSWALK_FILE || 'samples/ndc-rxnorm-crosswalk.csv'),
+      fridClassesFile: resolve(env.INGEST_FRID_CLASSES_FILE || 'config/medication-risk/frid-classes.json'),
     },
     adminToken: adminToken(env),
   };

@@ -26,6 +26,15 @@ export interface IngestOptions {
   onRecord?: (report: IngestReport) => void;
   /** Most rejected records kept in detail (the count is always exact). Default 10,000. */
   maxRejectDetails?: number;
+  /** Called after each committed record with the resources it created, updated or left unchanged. */
+  onStored?: (written: WrittenResource[]) => Promise<void> | void;
+}
+
+export interface WrittenResource {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  outcome: 'created' | 'updated' | 'unchanged';
 }
 
 export interface RejectedRecord {
@@ -65,8 +74,10 @@ export async function ingest(input: AsyncIterable<Uint8Array | string>, opts: In
       reject({ lines: outcome.lines, issues: outcome.issues });
     } else {
       try {
-        const counts = await storeRecord(opts.repo, outcome.record);
+        const written: WrittenResource[] = [];
+        const counts = await storeRecord(opts.repo, outcome.record, written);
         report.accepted++;
+        await opts.onStored?.(written);
         for (const k of Object.keys(counts) as (keyof typeof counts)[]) report.resources[k] += counts[k];
         if (report.warnings.length < maxDetails) report.warnings.push(...outcome.record.issues);
         if (opts.medicationRisk) rememberPatient(outcome.record, patients);
@@ -78,7 +89,9 @@ export async function ingest(input: AsyncIterable<Uint8Array | string>, opts: In
   }
   if (opts.medicationRisk) {
     for (const patient of patients.values()) {
-      const counts = await refreshMedicationRisk(opts.repo, patient, opts.ctx, opts.medicationRisk);
+      const written: WrittenResource[] = [];
+      const counts = await refreshMedicationRisk(opts.repo, patient, opts.ctx, opts.medicationRisk, written);
+      await opts.onStored?.(written);
       for (const k of Object.keys(counts) as (keyof typeof counts)[]) report.resources[k] += counts[k];
     }
   }
@@ -88,7 +101,11 @@ export async function ingest(input: AsyncIterable<Uint8Array | string>, opts: In
 type Counts = IngestReport['resources'];
 
 /** Writes one mapped record in one transaction: all of its resources, or none. */
-export async function storeRecord(repo: Repository, record: MappedRecord | { resources: MappedResource[] }): Promise<Counts> {
+export async function storeRecord(
+  repo: Repository,
+  record: MappedRecord | { resources: MappedResource[] },
+  written?: WrittenResource[],
+): Promise<Counts> {
   return repo.withTransaction(async (tx) => {
     const counts: Counts = { created: 0, updated: 0, unchanged: 0, skipped: 0 };
     for (const { resource, mode } of record.resources) {
@@ -96,8 +113,9 @@ export async function storeRecord(repo: Repository, record: MappedRecord | { res
         counts.skipped++;
         continue;
       }
-      const { outcome } = await tx.update(resource);
+      const { outcome, resource: stored } = await tx.update(resource);
       counts[outcome]++;
+      written?.push({ resourceType: resource.resourceType, id: resource.id, versionId: stored.meta?.versionId ?? '', outcome });
     }
     return counts;
   });
@@ -143,6 +161,7 @@ async function refreshMedicationRisk(
   patient: Patient & { id: string },
   ctx: MapContext,
   options: MedicationRiskOptions,
+  written?: WrittenResource[],
 ): Promise<Counts> {
   const req = parseSearchRequest('MedicationDispense', [['subject', `Patient/${patient.id}`], ['_count', '1000']], {
     strict: true,
@@ -155,5 +174,5 @@ async function refreshMedicationRisk(
   if (!asOf) return { created: 0, updated: 0, unchanged: 0, skipped: 0 };
   const stored = (await repo.read<Patient>('Patient', patient.id)) as Patient & { id: string };
   const resources = assessMedicationRisk({ patient: stored, dispenses, asOf }, ctx, options);
-  return storeRecord(repo, { resources });
+  return storeRecord(repo, { resources }, written);
 }

@@ -179,6 +179,48 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 5,
+    name: 'ingest jobs',
+    sql: `
+      -- POST /ingest/{layout} (src/ingest/ingest-job.ts): one row per upload, shared by the API
+      -- (status reads, only by the uploading organization) and the ingest worker (progress,
+      -- report). The row holds counts and per-record reasons, never source data.
+      CREATE TABLE ingest_job (
+        id text PRIMARY KEY,
+        client_id text NOT NULL,
+        organization_id text NOT NULL,
+        layout text NOT NULL,
+        format text NOT NULL,
+        status text NOT NULL, -- accepted | running | completed | failed
+        bytes bigint NOT NULL,
+        request_id text,
+        created_at timestamptz NOT NULL,
+        started_at timestamptz,
+        finished_at timestamptz,
+        records integer NOT NULL DEFAULT 0,
+        accepted integer NOT NULL DEFAULT 0,
+        rejected integer NOT NULL DEFAULT 0,
+        resources jsonb,
+        rejects jsonb,
+        warnings jsonb,
+        failure text
+      );
+      CREATE INDEX ingest_job_org ON ingest_job (organization_id, created_at);
+
+      -- The resources a job wrote (references only), each once.
+      CREATE TABLE ingest_job_resource (
+        job_id text NOT NULL,
+        seq bigint NOT NULL,
+        resource_type text NOT NULL,
+        id text NOT NULL,
+        version_id text NOT NULL,
+        outcome text NOT NULL, -- created | updated | unchanged
+        PRIMARY KEY (job_id, resource_type, id)
+      );
+      CREATE INDEX ingest_job_resource_seq ON ingest_job_resource (job_id, seq);
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {
