@@ -26,6 +26,7 @@ import { createLayouts, parseRxNormCrosswalk, type FridClassList } from '../src/
 const SOURCE = 'mco-bluecare';
 const ACO = 'aco-sunrise';
 const say = (s: string) => process.stdout.write(`${s}\n`);
+let stopping = false;
 
 async function portFree(port: number): Promise<boolean> {
   const s = createServer();
@@ -92,6 +93,9 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const stopReceiver = () => receiver.kill('SIGTERM');
+  receiver.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`the ACO gateway exited (code ${code}, signal ${signal})\n`);
+  });
   process.once('exit', stopReceiver);
   for (let i = 0; ; i++) {
     if ((await fetch(`${acoUrl}/healthz`).then((r) => r.ok, () => false))) break;
@@ -141,8 +145,14 @@ async function main(): Promise<void> {
   }
 
   const token = await viewerToken(viewer, `${acoUrl}/auth/token`);
-  const acoCount = async (type: string) =>
-    ((await (await fetch(`${acoUrl}/fhir/${type}?_summary=count`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total?: number }).total ?? 0;
+  const acoCount = async (type: string): Promise<number | string> => {
+    try {
+      const res = await fetch(`${acoUrl}/fhir/${type}?_summary=count`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await res.json()) as { total?: number }).total ?? `HTTP ${res.status}`;
+    } catch (err) {
+      return `unreachable (${(err as Error).message})`;
+    }
+  };
   for (;;) {
     const counts = Object.fromEntries((await outbox.countsByDestinationAndState(hub.db)).map((r) => [r.state, r.n]));
     say(`  deliveries ${JSON.stringify(counts)}   at the ACO: ${await acoCount('QuestionnaireResponse')} QuestionnaireResponse, ${await acoCount('Observation')} Observation`);
@@ -162,6 +172,7 @@ async function main(): Promise<void> {
   }
   say(`inspect: DATA_DIR=${join(work, 'hub-data')} npx lead-gateway deliveries list   (after this demo exits)`);
 
+  stopping = true;
   await worker.close();
   await hub.close();
   const r = new Redis(config.redisUrl);

@@ -23,6 +23,7 @@ import { OutboxDispatcher } from './dispatcher.js';
 import { execDeliveryJob } from './exec-delivery-job.js';
 import type { ExchangeMetrics } from './exchange-metrics.js';
 import { outbox } from './outbox.js';
+import { PatientLocks } from './patient-lock.js';
 
 export interface DeliveryWorkerDeps {
   db: Database;
@@ -56,6 +57,11 @@ export function initDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const destinations = deliveryDestinations(deps.directory);
   const queues = new DeliveryQueues({ redisUrl: deps.redisUrl, prefix: config.queuePrefix, attempts: config.attempts });
   const connections: Redis[] = [];
+  const lockConnection = new Redis(deps.redisUrl, { maxRetriesPerRequest: 1 });
+  lockConnection.on('error', () => undefined);
+  connections.push(lockConnection);
+  // Longer than any send (token + up to 3 Bundles), so only a dead holder's lock ever expires.
+  const locks = new PatientLocks(lockConnection, config.queuePrefix, config.requestTimeoutMs * 4 + 10_000);
   const workers = destinations.map((destination) => {
     // BullMQ's blocking connection must retry forever (maxRetriesPerRequest: null).
     const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });
@@ -65,7 +71,7 @@ export function initDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
       deliveryQueueName(destination),
       (job) =>
         execDeliveryJob(
-          { db: deps.db, clientFor: (d) => deps.clients.get(d), requestTimeoutMs: config.requestTimeoutMs, logger, metrics: deps.metrics, filter: deps.filter },
+          { db: deps.db, clientFor: (d) => deps.clients.get(d), requestTimeoutMs: config.requestTimeoutMs, logger, metrics: deps.metrics, filter: deps.filter, locks },
           job.data,
           { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? config.attempts },
         ),

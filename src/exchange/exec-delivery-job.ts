@@ -6,6 +6,7 @@
 // version can never be the last one a receiver gets. The consent engine writes the AuditEvent of
 // each disclosure (channel 'exchange'); the delivery log records every attempt and outcome.
 import { UnrecoverableError } from 'bullmq';
+import type { Client } from 'fhir-kit-client';
 import type { OutboundClient } from '../auth/outbound-client.js';
 import type { Database } from '../fhir/store/database.js';
 import type { Logger } from '../logger.js';
@@ -13,7 +14,8 @@ import { assembleBundle, currentVersions, type DisclosureFilter } from './assemb
 import type { DeliveryJobData } from './delivery-queue.js';
 import { classifyFailure, RetryableDeliveryError } from './errors/delivery-error.js';
 import type { ExchangeMetrics } from './exchange-metrics.js';
-import { outbox } from './outbox.js';
+import { outbox, type DeliveryRow } from './outbox.js';
+import { LockBusyError, type PatientLocks } from './patient-lock.js';
 
 export interface DeliveryDeps {
   db: Database;
@@ -23,6 +25,8 @@ export interface DeliveryDeps {
   metrics?: ExchangeMetrics;
   /** The consent seam (default: filterForRecipient with the process's engine, channel 'exchange'). */
   filter?: DisclosureFilter;
+  /** Serialises deliveries per (destination, person) across workers (patient-lock.ts). */
+  locks?: PatientLocks;
 }
 
 export type DeliveryResult = 'delivered' | 'withheld' | 'skipped';
@@ -43,34 +47,18 @@ export async function execDeliveryJob(
   const client = deps.clientFor(row.destination);
   try {
     if (!client) throw new UnrecoverableError(`no outbound client for ${row.destination} (no endpoint in the partner directory)`);
-    const sentVersions: string[] = [];
-    for (let round = 0; ; round++) {
-      const assembled = await assembleBundle(db, row, await outbox.items(db, row.id), deps.filter);
-      if (assembled.routedPermitted === 0) {
-        await outbox.finishAttempt(db, row.id, { startedAt, state: 'withheld', error: `consent filter withheld ${assembled.withheld} resource(s)` });
-        deps.metrics?.attempt(row.destination, 'withheld');
-        deps.metrics?.delivery(row.destination, 'withheld');
-        log.info('delivery withheld by the consent filter');
-        return 'withheld';
-      }
-      await client.withFhirClient((c) =>
-        c.transaction({ body: assembled.bundle as unknown as Parameters<typeof c.transaction>[0]["body"], options: { signal: AbortSignal.timeout(deps.requestTimeoutMs) } }),
-      );
-      sentVersions.splice(0, sentVersions.length, ...[...assembled.sent].map(([k, v]) => `${k}@${v}`));
-      const now = await currentVersions(db, [...assembled.sent.keys()].map((k) => ({ resourceType: k.split('/')[0], resourceId: k.split('/')[1] })));
-      const changed = [...assembled.sent].some(([k, v]) => now.has(k) && now.get(k)!.versionId !== v);
-      if (!changed) break;
-      if (round + 1 >= MAX_RESENDS) throw new RetryableDeliveryError('resources changed during every send');
-      log.debug('newer versions committed during the send: sending the current ones');
-    }
+    // Under the per-person lock: two Bundles for one person must not race at the receiver.
+    const send = () => sendCurrentVersions(deps, row, client, startedAt);
+    const sent = deps.locks ? await deps.locks.withLock(row.destination, row.patientId, send) : await send();
+    if (sent === 'withheld') return 'withheld';
     await outbox.finishAttempt(db, row.id, { startedAt, state: 'delivered', httpStatus: 200 });
     deps.metrics?.attempt(row.destination, 'delivered');
     deps.metrics?.delivery(row.destination, 'delivered');
     deps.metrics?.latency(row.destination, (Date.now() - Date.parse(row.createdAt)) / 1000);
-    log.info({ attempt: attempt.attemptsMade + 1, resources: sentVersions.length }, 'delivered');
+    log.info({ attempt: attempt.attemptsMade + 1, resources: sent.length }, 'delivered');
     return 'delivered';
   } catch (err) {
-    const f = err instanceof UnrecoverableError ? { retryable: false, message: err.message } : err instanceof RetryableDeliveryError ? { retryable: true, message: err.message, retryAfterMs: err.retryAfterMs } : classifyFailure(err);
+    const f = err instanceof UnrecoverableError ? { retryable: false, message: err.message } : err instanceof RetryableDeliveryError ? { retryable: true, message: err.message, retryAfterMs: err.retryAfterMs } : err instanceof LockBusyError ? { retryable: true, message: err.message } : classifyFailure(err);
     const detail = f as { httpStatus?: number; outcome?: import('@medplum/fhirtypes').OperationOutcome; retryAfterMs?: number };
     const last = !f.retryable || attempt.attemptsMade + 1 >= attempt.attempts;
     await outbox
@@ -81,5 +69,36 @@ export async function execDeliveryJob(
     log.warn({ attempt: attempt.attemptsMade + 1, status: detail.httpStatus, reason: f.message, dead: last }, 'delivery attempt failed');
     if (!f.retryable) throw err instanceof UnrecoverableError ? err : new UnrecoverableError(f.message);
     throw new RetryableDeliveryError(f.message, detail.retryAfterMs);
+  }
+}
+
+/**
+ * Assembles and POSTs the delivery's Bundle of current versions; sends again while newer
+ * versions were committed during the send. Returns the Type/id@version sent, or 'withheld'.
+ */
+async function sendCurrentVersions(
+  deps: DeliveryDeps,
+  row: DeliveryRow,
+  client: OutboundClient,
+  startedAt: Date,
+): Promise<string[] | 'withheld'> {
+  const { db } = deps;
+  for (let round = 0; ; round++) {
+    const assembled = await assembleBundle(db, row, await outbox.items(db, row.id), deps.filter);
+    if (assembled.routedPermitted === 0) {
+      await outbox.finishAttempt(db, row.id, { startedAt, state: 'withheld', error: `consent filter withheld ${assembled.withheld} resource(s)` });
+      deps.metrics?.attempt(row.destination, 'withheld');
+      deps.metrics?.delivery(row.destination, 'withheld');
+      deps.logger.info({ deliveryId: row.id, destination: row.destination }, 'delivery withheld by the consent filter');
+      return 'withheld';
+    }
+    const body = assembled.bundle as unknown as Parameters<Client['transaction']>[0]['body'];
+    await client.withFhirClient((c) => c.transaction({ body, options: { signal: AbortSignal.timeout(deps.requestTimeoutMs) } }));
+    const keys = [...assembled.sent.keys()].map((k) => ({ resourceType: k.split('/')[0], resourceId: k.split('/')[1] }));
+    const now = await currentVersions(db, keys);
+    if (![...assembled.sent].some(([k, v]) => now.has(k) && now.get(k)!.versionId !== v)) {
+      return [...assembled.sent].map(([k, v]) => `${k}@${v}`);
+    }
+    if (round + 1 >= MAX_RESENDS) throw new RetryableDeliveryError('resources changed during every send');
   }
 }

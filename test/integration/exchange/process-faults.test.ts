@@ -64,6 +64,11 @@ async function settled(timeoutMs = 90_000): Promise<Record<string, number>> {
   }, timeoutMs, 200);
 }
 
+async function deadReasons(): Promise<string[]> {
+  const r = await hub.db.db.query<{ last_error: string; last_status: number | null; attempts: number }>(`SELECT last_error, last_status, attempts FROM exchange_delivery WHERE state = 'dead'`);
+  return r.rows.map((x) => `${x.last_status ?? '-'} ${x.attempts} ${x.last_error}`);
+}
+
 async function expectExactlyOnce(): Promise<void> {
   const matches = await receiverMatches(receiver, await routedIdentifiers(hub));
   expect(Object.keys(matches).length).toBeGreaterThan(0);
@@ -106,7 +111,7 @@ describe('process and Redis faults', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(await deliveryStates(hub)).toEqual({ pending: n }); // all still in the outbox
     await redis.start();
-    expect(await settled()).toEqual({ delivered: n });
+    expect({ states: await settled(), dead: await deadReasons() }).toEqual({ states: { delivered: n }, dead: [] });
     await expectExactlyOnce();
   });
 
@@ -118,7 +123,7 @@ describe('process and Redis faults', () => {
     await redis.kill();
     await new Promise((r) => setTimeout(r, 1000));
     await redis.start(); // empty: every queued job is gone
-    expect(await settled(120_000)).toEqual({ delivered: n });
+    expect({ states: await settled(120_000), dead: await deadReasons() }).toEqual({ states: { delivered: n }, dead: [] });
     await new Promise((r) => setTimeout(r, 1500));
     await expectExactlyOnce();
   });
