@@ -9,9 +9,9 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/env.js';
 import { loadPartners } from '../config/partners.js';
 import { openDatabase } from '../fhir/store/open-database.js';
-import { Repository } from '../fhir/store/repository.js';
-import { exchangeWriteHook } from '../exchange/exchange.js';
-import { Validator } from '../fhir/validation/validator.js';
+import { loadDefinitions } from '../fhir/definitions.js';
+import { runAsSource } from '../exchange/write-source.js';
+import { createWritePath } from '../write-path.js';
 import { ingest } from '../ingest/pipeline.js';
 import { createLayouts, type FridClassList, LAYOUT_NAMES, type LayoutName, parseRxNormCrosswalk } from '../mappers/index.js';
 
@@ -58,9 +58,9 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
   const crosswalk = parseRxNormCrosswalk(readFileSync(o.crosswalk, 'utf8'));
   const layout = createLayouts({ crosswalk })[o.layout as LayoutName];
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const validator = Validator.fromProfileDir(new URL('../../profiles', import.meta.url).pathname);
-  // onWrite: the exchange's outbox rows, in each record's transaction (src/exchange).
-  const repo = new Repository(db, { validate: (r) => validator.validate(r), onWrite: exchangeWriteHook(config, partners) });
+  loadDefinitions();
+  // The gateway's write path (consent labels, validation, exchange outbox rows), as POST /ingest uses.
+  const { repo } = createWritePath({ config, db, partners });
 
   const bar = o.progress ? new cliProgress.SingleBar({ format: '{bar} {percentage}% | {records} records, {rejected} rejected' }, cliProgress.Presets.shades_classic) : undefined;
   let read = 0;
@@ -72,7 +72,7 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
   });
   bar?.start(statSync(file).size, 0, { records: 0, rejected: 0 });
   try {
-    const report = await ingest(createReadStream(file).pipe(counter), {
+    const report = await runAsSource(partner.id, () => ingest(createReadStream(file).pipe(counter), {
       layout,
       format,
       repo,
@@ -81,7 +81,7 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
       medicationRisk:
         o.layout === 'pharmacy-claims' ? { fridClasses: JSON.parse(readFileSync(o.fridClasses, 'utf8')) as FridClassList } : undefined,
       onRecord: (r) => bar?.update(read, { records: r.records, rejected: r.rejected }),
-    });
+    }));
     bar?.update(read);
     bar?.stop();
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
