@@ -199,13 +199,20 @@ export class FhirRouter {
   /** Filters matches and includes through the consent seam, keeping stored order. */
   private async discloseSearch(req: FhirRequest, result: Awaited<ReturnType<Repository['search']>>): Promise<Awaited<ReturnType<Repository['search']>>> {
     const disclose = this.opts.disclose as NonNullable<RouterOptions['disclose']>;
-    const matches = result.matches.map((m) => JSON.parse(m.content) as Resource);
-    const included = result.included.map((m) => JSON.parse(m.content) as Resource);
+    const stored = new Map<Resource, string>();
+    const parse = (content: string): Resource => {
+      const r = JSON.parse(content) as Resource;
+      stored.set(r, content);
+      return r;
+    };
+    const matches = result.matches.map((m) => parse(m.content));
+    const included = result.included.map((m) => parse(m.content));
     const allowed = await disclose(req, [...matches, ...included]);
     const byKey = new Map(allowed.map((r) => [`${r.resourceType}/${r.id}`, r]));
+    // A resource the filter passed unchanged (the same object) goes out as stored text.
     const keep = (r: Resource): string | undefined => {
       const a = byKey.get(`${r.resourceType}/${r.id}`);
-      return a ? JSON.stringify(a) : undefined;
+      return a ? (stored.get(a) ?? JSON.stringify(a)) : undefined;
     };
     return {
       ...result,
