@@ -2,8 +2,8 @@
 // the job row, so a retried or re-delivered job starts over cleanly (idempotent), and stops when
 // the job is cancelled (DELETE) — checked between pages, in whichever process holds the job.
 //
-// Memory stays flat: one keyset page (BULK_PAGE_SIZE rows) at a time, written through a stream
-// with backpressure; stored JSON text goes out unchanged unless `_elements` or the consent
+// Memory stays flat: one page (BULK_PAGE_SIZE rows: a cursor FETCH on PostgreSQL, a keyset page
+// on PGlite) at a time, written through a stream with backpressure; stored JSON text goes out unchanged unless `_elements` or the consent
 // filter changes the resource (parse + stringify would halve the throughput: perf-ceilings.md).
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
@@ -15,7 +15,7 @@ import { applyElements } from '../summary.js';
 import type { Database } from '../store/database.js';
 import { typeFilterRequest } from './export-params.js';
 import { exportJobs, type ExportJob, type OutputFile } from './export-job.js';
-import { exportPageSql, selectItemsSql } from './export-query.js';
+import { exportPageSql, exportStreamSql, selectItemsSql } from './export-query.js';
 import type { ExportStorage } from './export-storage.js';
 import { NdjsonFileWriter } from './ndjson-file-writer.js';
 
@@ -78,41 +78,80 @@ async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: st
   const filters = spec.typeFilters.filter((c) => c.startsWith(`${type}?`)).map(typeFilterRequest);
   const elements = spec.elements?.filter((e) => !e.includes('.') || e.startsWith(`${type}.`));
   const writer = new NdjsonFileWriter(storage, job.id, type, config.maxFileBytes);
-  let afterId = '';
   let total = 0;
   let lastProgress = Date.now();
-  try {
-    const select = selectItemsSql({
-      jobId: job.id,
-      resourceType: type,
-      since: spec.since,
-      transactionTime: job.transactionTime,
-      typeFilters: filters,
-      baseUrl: deps.fhirBase,
-    });
-    const t0 = Date.now();
-    await db.query(select.text, select.values);
-    deps.logger.debug({ exportId: job.id, type, ms: Date.now() - t0 }, 'export items selected');
-    for (;;) {
-      if (signal?.aborted || (await exportJobs.status(db, job.id)) !== 'running') throw new Cancelled();
-      const q = exportPageSql({ jobId: job.id, resourceType: type, afterId, limit: config.pageSize, transactionTime: job.transactionTime });
-      const rows = (await db.query<{ id: string; content: string }>(q.text, q.values)).rows;
-      if (!rows.length) break;
-      afterId = rows[rows.length - 1].id;
-      total += await writePage(deps, writer, job, rows, elements);
-      if (Date.now() - lastProgress > 1000) {
-        lastProgress = Date.now();
-        await exportJobs.progress(db, job.id, `${of}; ${type}: ${total} resources`);
-      }
-      if (rows.length < config.pageSize) break;
+  const input = {
+    jobId: job.id,
+    resourceType: type,
+    since: spec.since,
+    transactionTime: job.transactionTime,
+    typeFilters: filters,
+    baseUrl: deps.fhirBase,
+  };
+  const onPage = async (rows: { id: string; content: string }[]): Promise<void> => {
+    total += await writePage(deps, writer, job, rows, elements);
+    if (Date.now() - lastProgress > 1000) {
+      lastProgress = Date.now();
+      await exportJobs.progress(db, job.id, `${of}; ${type}: ${total} resources`);
     }
+  };
+  const cancelled = async (): Promise<boolean> => signal?.aborted === true || (await exportJobs.status(db, job.id)) !== 'running';
+  try {
+    if (db.kind === 'postgres') await streamWithCursor(db, exportStreamSql(input), config.pageSize, cancelled, onPage);
+    else await streamWithKeyset(db, input, config.pageSize, cancelled, onPage);
     deps.logger.debug({ exportId: job.id, type, resources: total }, 'export type written');
     return await writer.close();
   } catch (err) {
     await writer.abort().catch(() => undefined);
     throw err;
+  }
+}
+
+type Page = (rows: { id: string; content: string }[]) => Promise<void>;
+
+/**
+ * PostgreSQL: one server-side cursor per type, fetched a page at a time in a transaction that
+ * holds one pool connection (and one snapshot) for the type.
+ */
+async function streamWithCursor(db: Database, q: { text: string; values: unknown[] }, pageSize: number, cancelled: () => Promise<boolean>, onPage: Page): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query(`DECLARE bulk_export_cursor NO SCROLL CURSOR FOR ${q.text}`, q.values);
+    for (;;) {
+      if (await cancelled()) throw new Cancelled();
+      const rows = (await tx.query<{ id: string; content: string }>(`FETCH ${pageSize} FROM bulk_export_cursor`)).rows;
+      if (!rows.length) break;
+      await onPage(rows);
+      if (rows.length < pageSize) break;
+    }
+  });
+}
+
+/**
+ * PGlite: a cursor would hold its one connection for the whole export, so the type's ids go to
+ * bulk_export_item in one query and are read back in keyset pages between other requests.
+ */
+async function streamWithKeyset(
+  db: Database,
+  input: Parameters<typeof selectItemsSql>[0],
+  pageSize: number,
+  cancelled: () => Promise<boolean>,
+  onPage: Page,
+): Promise<void> {
+  const select = selectItemsSql(input);
+  await db.query(select.text, select.values);
+  try {
+    let afterId = '';
+    for (;;) {
+      if (await cancelled()) throw new Cancelled();
+      const q = exportPageSql({ jobId: input.jobId, resourceType: input.resourceType, afterId, limit: pageSize, transactionTime: input.transactionTime });
+      const rows = (await db.query<{ id: string; content: string }>(q.text, q.values)).rows;
+      if (!rows.length) break;
+      afterId = rows[rows.length - 1].id;
+      await onPage(rows);
+      if (rows.length < pageSize) break;
+    }
   } finally {
-    await db.query('DELETE FROM bulk_export_item WHERE job_id = $1 AND resource_type = $2', [job.id, type]);
+    await db.query('DELETE FROM bulk_export_item WHERE job_id = $1 AND resource_type = $2', [input.jobId, input.resourceType]);
   }
 }
 

@@ -1,4 +1,5 @@
-// The SQL of an export, per resource type, in two steps. Pure: no database access.
+// The SQL of an export, per resource type. Pure: no database access. On PostgreSQL one
+// cursor query (exportStreamSql); on PGlite, whose one connection a cursor would hold, two steps:
 //
 // 1. selectItemsSql: one set-based INSERT … SELECT picks the type's resources into
 //    bulk_export_item — in the compartment of the job's patients (bulk_export_patient) through
@@ -63,6 +64,35 @@ export function selectItemsSql(q: SelectItemsInput): { text: string; values: unk
   const text = `INSERT INTO bulk_export_item (job_id, resource_type, id)
     SELECT DISTINCT ${job}, r.resource_type, r.id FROM ${from} WHERE ${conds.join(' AND ')} ON CONFLICT DO NOTHING`;
   return { text, values: b.values };
+}
+
+/**
+ * PostgreSQL only: the type's resources as one query for a server-side cursor — the same
+ * conditions as selectItemsSql, as an uncorrelated semi-join PostgreSQL runs once (hash), no id
+ * table, no sort, no key lookups per page. Each resource once (IN, not a join).
+ */
+export function exportStreamSql(q: SelectItemsInput): { text: string; values: unknown[] } {
+  const b = new Binds();
+  const job = b.add(q.jobId);
+  const conds = [`r.resource_type = ${b.add(q.resourceType)}`, 'NOT r.deleted', `r.last_updated <= ${b.add(q.transactionTime)}::timestamptz`];
+  if (q.since) conds.push(`r.last_updated > ${b.add(q.since)}::timestamptz`);
+  if (q.resourceType === 'Patient') {
+    conds.push(`r.id IN (SELECT bp.patient_id FROM bulk_export_patient bp WHERE bp.job_id = ${job})`);
+  } else {
+    const params = patientCompartmentParams().get(q.resourceType) ?? [];
+    conds.push(
+      `r.id IN (SELECT c.id FROM idx_reference c JOIN bulk_export_patient bp ON bp.job_id = ${job} AND bp.patient_id = c.target_id
+        WHERE c.resource_type = ${b.add(q.resourceType)} AND c.param = ANY(${b.add(params)}::text[]) AND c.target_type = 'Patient')`,
+    );
+  }
+  if (q.typeFilters.length) {
+    const alts = q.typeFilters.map((s) => {
+      const parts = s.filters.map((f) => filterSql(f, 'r', b, q.baseUrl));
+      return parts.length ? `(${parts.join(' AND ')})` : 'true';
+    });
+    conds.push(`(${alts.join(' OR ')})`);
+  }
+  return { text: `SELECT r.id, r.content::text AS content FROM resource r WHERE ${conds.join(' AND ')}`, values: b.values };
 }
 
 /** One page of the type's selected resources after `afterId`, as stored JSON text. */
