@@ -64,7 +64,13 @@ function decideUnsafe(input: DecisionInput): Decision {
   if (!purpose) return deny('unknown-purpose');
 
   const restricted = policy.restrictedTypes[resource.resourceType];
-  if (Array.isArray(restricted) && !restricted.includes(recipient.organizationType)) return deny('restricted-type');
+  if (Array.isArray(restricted)) {
+    if (!restricted.includes(recipient.organizationType)) return deny('restricted-type');
+    // Consent directives and the audit trail are the steward's records about the person, not the
+    // person's health data: an opt-out must not hide itself (or its accounting) from the SMA.
+    const obligations: Obligations = { dropNarrative: policy.obligations.dropNarrative, scrubReferenceDisplay: policy.obligations.scrubReferenceDisplay, addLabels: [] };
+    return { effect: 'permit', rule: 'steward-record', basedOn: [policy.uri], obligations };
+  }
   if (policy.alwaysDeny.confidentiality.includes(labels.confidentiality)) return deny('very-restricted');
   if (policy.alwaysDeny.labels.some((l) => labels.actCodes.has(l))) return deny('always-denied-label');
 

@@ -173,6 +173,18 @@ export class FhirRouter {
     return { status: 200, body: bundle };
   }
 
+  /** True when the current version exists and the consent filter withholds it from this caller. */
+  private async withheld(req: FhirRequest, repo: Repository, type: string, id: string): Promise<boolean> {
+    if (!this.opts.disclose || !ID_RE.test(id)) return false;
+    let current: Resource;
+    try {
+      current = await repo.read(type, id);
+    } catch {
+      return false; // absent or deleted: the write proceeds as it would anyway
+    }
+    return (await this.opts.disclose(req, [current])).length === 0;
+  }
+
   parseSearch(req: FhirRequest, type: string, pairs: [string, string][]): SearchRequest {
     return parseSearchRequest(type, pairs, {
       strict: preferHandling(req) === 'strict',
@@ -309,6 +321,8 @@ export class FhirRouter {
   private async update(req: FhirRequest, repo: Repository, type: string, id: string): Promise<FhirResponse> {
     assertAllowed(req.access, type, 'update');
     if (!ID_RE.test(id)) throw outcomes.badRequest(`Invalid id "${id}"`);
+    // Never overwrite what the caller may not see (it would also confirm it exists).
+    if (await this.withheld(req, repo, type, id)) throw outcomes.notFound(`${type}/${id}`);
     const body = this.bodyResource(req, type, id);
     const ifMatch = parseIfMatch(req.headers['if-match']);
     const r = await repo.update(body, { ifMatch });
@@ -336,6 +350,8 @@ export class FhirRouter {
 
   private async delete(req: FhirRequest, repo: Repository, type: string, id: string): Promise<FhirResponse> {
     assertAllowed(req.access, type, 'delete');
+    // A hidden resource is left alone and answered like an absent one (R4: deleting nothing is 200).
+    if (await this.withheld(req, repo, type, id)) return { status: 200, body: allOk(`Deleted ${type}/${id}`), headers: {} };
     const r = await repo.delete(type, id);
     return { status: 200, body: allOk(`Deleted ${type}/${id}`), headers: r.versionId ? { ETag: `W/"${r.versionId}"` } : {} };
   }

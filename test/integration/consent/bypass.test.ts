@@ -367,3 +367,16 @@ describe('conditional operations (C15)', () => {
     expect((await fx.gw.gateway.repo.read('Condition', ids.sud)).meta?.versionId).toBe('1');
   });
 });
+
+describe('writes by id to hidden data', () => {
+  it('neither overwrites nor deletes a resource the caller may not see', async () => {
+    const put = await http('PUT', `${fhir}/Condition/${ids.sud}`, { resourceType: 'Condition', id: ids.sud, subject: { reference: `Patient/${ids.p}` } }, as(hie));
+    expect(put.status).toBe(404);
+    const del = await http('DELETE', `${fhir}/Condition/${ids.sud}`, undefined, as(hie));
+    const delMissing = await http('DELETE', `${fhir}/Condition/no-such-condition`, undefined, as(hie));
+    expect(del.status).toBe(200);
+    expect(JSON.stringify(del.body).replace(ids.sud, 'X')).toBe(JSON.stringify(delMissing.body).replace('no-such-condition', 'X'));
+    expect(del.headers.get('etag')).toBeNull();
+    expect((await fx.gw.gateway.repo.read('Condition', ids.sud)).meta?.versionId).toBe('1');
+  });
+});

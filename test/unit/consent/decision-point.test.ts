@@ -90,6 +90,7 @@ describe('default policy matrix (§2.6)', () => {
     ['an AuditEvent to an MCO', { resource: { resourceType: 'AuditEvent', id: 'a' } as Resource }, 'deny'],
     ['an AuditEvent to the SMA', { type: 'SMA', pou: 'HOPERAT', resource: { resourceType: 'AuditEvent', id: 'a' } as Resource, patientIds: [] }, 'permit'],
     ['a Consent to an ACO', { type: 'ACO', pou: 'TREAT', resource: consent({ type: 'deny' }) }, 'deny'],
+    ['an opt-out Consent to the SMA (the directive does not hide itself)', { type: 'SMA', pou: 'HOPERAT', resource: consent({ type: 'deny' }), consentList: [optOut()] }, 'permit'],
   ])('%s → %s', (_name, over, expected) => {
     expect(effect(input(over))).toBe(expected);
   });
