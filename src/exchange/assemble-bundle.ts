@@ -66,12 +66,15 @@ function forReceiver(resource: Stored, urns: Map<string, string>): Resource {
   return Object.keys(keptMeta).length ? ({ ...body, meta: keptMeta } as Resource) : body;
 }
 
+/** R4 search.html#escaping: `\`, `|`, `,` and `$` in a token value are escaped with `\`. */
+const escapeSearch = (v: string): string => v.replace(/[\\|,$]/g, (c) => `\\${c}`);
+
 function entryFor(resource: Stored, urns: Map<string, string>): BundleEntry {
   const key = `${resource.resourceType}/${resource.id}`;
   const id = matchIdentifier(resource);
   // Without a business identifier, the gateway's own (stable, often deterministic) id is the key.
   const url = id
-    ? `${resource.resourceType}?identifier=${encodeURIComponent(`${id.system}|${id.value}`)}`
+    ? `${resource.resourceType}?identifier=${encodeURIComponent(`${escapeSearch(id.system!)}|${escapeSearch(id.value!)}`)}`
     : `${resource.resourceType}/${resource.id}`;
   const body = forReceiver(resource, urns);
   return {

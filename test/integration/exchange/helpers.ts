@@ -176,7 +176,9 @@ export const FAST_EXCHANGE_ENV = {
   EXCHANGE_BACKOFF_MS: '100',
   EXCHANGE_BACKOFF_MAX_MS: '1000',
   EXCHANGE_RETRY_AFTER_MAX_MS: '5000',
-  EXCHANGE_REQUEST_TIMEOUT_MS: '5000',
+  // Generous: on a loaded 2-core machine a receiver's transaction can take seconds, and a
+  // sender that gives up while the receiver still works invites a conditional-create race there.
+  EXCHANGE_REQUEST_TIMEOUT_MS: '30000',
   EXCHANGE_DISPATCH_INTERVAL_MS: '50',
   EXCHANGE_LOCK_DURATION_MS: '3000',
   EXCHANGE_STALLED_INTERVAL_MS: '1000',

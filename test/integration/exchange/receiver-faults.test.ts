@@ -121,15 +121,20 @@ describe('delivery faults', () => {
   });
 
   it('retries a receiver slower than the timeout without duplicating what it stored late', async () => {
+    // This case needs a short timeout: a hub of its own with a 4 s one.
+    await hub.close();
+    const keys = { keysFile: hub.keysFile, keys: hub.keys };
+    hub = await startHub({ tmp: tmp.path, receiver, ...keys, redisPrefix: `test:exchange-faults:${randomUUID()}:`, env: { EXCHANGE_REQUEST_TIMEOUT_MS: '4000' } });
+    await alignToAco(hub, people);
     const n = await ingestAndCount();
-    // Answered after 7 s; the hub gives up after 5 s (FAST_EXCHANGE_ENV) — but the receiver
-    // still commits it: the retry must update, not copy.
-    receiver.faults.transaction.push({ delayMs: 7000 });
+    // Answered after 8 s; the hub gives up after 4 s — but the receiver still commits it: the
+    // retry must update, not copy.
+    receiver.faults.transaction.push({ delayMs: 8000 });
     hub.startWorker();
     expect(await settled()).toEqual({ delivered: n });
     const a = await attempts();
     expect(a.some((x) => x.outcome === 'retry' && x.http_status === null)).toBe(true);
-    await new Promise((r) => setTimeout(r, 3000)); // the late request has committed by now
+    await new Promise((r) => setTimeout(r, 5000)); // the late request has committed by now
     await expectExactlyOnce();
   });
 
