@@ -28,6 +28,7 @@ import { openDatabase } from '../src/fhir/store/open-database.js';
 import { silentLogger } from '../src/logger.js';
 
 const PG = 'postgres://postgres@127.0.0.1:5432/test';
+const SYSTEM = 'https://lead-gateway.example.org/fhir/sid/source/mco-bench/hcbs-assessment';
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1]! : fallback;
@@ -106,8 +107,6 @@ async function setup(concurrency: number): Promise<Setup> {
   await hub.repo.create({ resourceType: 'Group', type: 'person', actual: true, managingEntity: { reference: 'Organization/aco-bench' }, member: Array.from({ length: patients }, (_, p) => ({ entity: { reference: `Patient/p${p}` } })) } as never);
   return { env, db, hub, receiver, schema, work, prefix, patients, next: 0 };
 }
-
-const SYSTEM = 'https://lead-gateway.example.org/fhir/sid/source/mco-bench/hcbs-assessment';
 
 /** One committed bundle: a QuestionnaireResponse (routed) in its own transaction. */
 async function commitOne(s: Setup): Promise<void> {

@@ -85,8 +85,6 @@ const worker = (name: string): ChildHandle => {
 };
 
 describe('process and Redis faults', () => {
-  jest.setTimeout(400_000);
-
   it('a worker SIGKILLed mid-delivery: another worker takes the stalled jobs over; nothing lost or doubled', async () => {
     const n = await ingestAll();
     expect(n).toBeGreaterThan(0);
