@@ -147,8 +147,12 @@ async function main(): Promise<void> {
   const token = await viewerToken(viewer, `${acoUrl}/auth/token`);
   const acoCount = async (type: string): Promise<number | string> => {
     try {
-      const res = await fetch(`${acoUrl}/fhir/${type}?_summary=count`, { headers: { authorization: `Bearer ${token}` } });
-      return ((await res.json()) as { total?: number }).total ?? `HTTP ${res.status}`;
+      // Counted from a page of ids (the consent engine refuses _summary=count to partners).
+      const res = await fetch(`${acoUrl}/fhir/${type}?_count=1000&_elements=id`, { headers: { authorization: `Bearer ${token}` } });
+      if (!res.ok) return `HTTP ${res.status}`;
+      const page = (await res.json()) as { entry?: unknown[]; link?: { relation: string }[] };
+      const n = page.entry?.length ?? 0;
+      return page.link?.some((l) => l.relation === 'next') ? `${n}+` : n;
     } catch (err) {
       return `unreachable (${(err as Error).message})`;
     }

@@ -60,8 +60,9 @@ export function initDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   const lockConnection = new Redis(deps.redisUrl, { maxRetriesPerRequest: 1 });
   lockConnection.on('error', () => undefined);
   connections.push(lockConnection);
-  // Longer than any send (token + up to 3 Bundles), so only a dead holder's lock ever expires.
-  const locks = new PatientLocks(lockConnection, config.queuePrefix, config.requestTimeoutMs * 4 + 10_000);
+  // 10 s lifetime kept alive while the holder works: a killed worker's lock is free 10 s later.
+  // Waiting up to a full send (token + 3 Bundles) before the job is retried.
+  const locks = new PatientLocks(lockConnection, config.queuePrefix, 10_000, config.requestTimeoutMs * 4 + 10_000);
   const workers = destinations.map((destination) => {
     // BullMQ's blocking connection must retry forever (maxRetriesPerRequest: null).
     const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });

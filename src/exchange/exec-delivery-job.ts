@@ -48,7 +48,10 @@ export async function execDeliveryJob(
   try {
     if (!client) throw new UnrecoverableError(`no outbound client for ${row.destination} (no endpoint in the partner directory)`);
     // Under the per-person lock: two Bundles for one person must not race at the receiver.
-    const send = () => sendCurrentVersions(deps, row, client, startedAt);
+    const send = async () => {
+      await outbox.touch(db, row.id);
+      return sendCurrentVersions(deps, row, client, startedAt);
+    };
     const sent = deps.locks ? await deps.locks.withLock(row.destination, row.patientId, send) : await send();
     if (sent === 'withheld') return 'withheld';
     await outbox.finishAttempt(db, row.id, { startedAt, state: 'delivered', httpStatus: 200 });

@@ -162,6 +162,11 @@ export const outbox = {
     return r.rows.map(toRow);
   },
 
+  /** A worker has started on the row: lost-job recovery leaves it alone while it is fresh. */
+  async touch(db: Sql, id: string): Promise<void> {
+    await db.query('UPDATE exchange_delivery SET updated_at = clock_timestamp() WHERE id = $1', [id]);
+  },
+
   /** Back to pending (its job was lost with Redis's data), unless it moved meanwhile. */
   async requeueLost(db: Sql, id: string, updatedAt: string): Promise<boolean> {
     const r = await db.query(

@@ -182,7 +182,7 @@ export const FAST_EXCHANGE_ENV = {
   EXCHANGE_DISPATCH_INTERVAL_MS: '50',
   EXCHANGE_LOCK_DURATION_MS: '3000',
   EXCHANGE_STALLED_INTERVAL_MS: '1000',
-  EXCHANGE_RECOVER_AFTER_MS: '2000',
+  EXCHANGE_RECOVER_AFTER_MS: '10000',
 };
 
 export async function hubKeyFiles(tmp: string): Promise<{ keysFile: string; keys: GatewayKeys; publicJwks: unknown }> {
