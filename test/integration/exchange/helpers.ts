@@ -303,12 +303,15 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
+// What a receiving gateway writes itself: its audit trail and its published partner directory.
+const OWN = `'AuditEvent', 'Organization', 'Endpoint'`;
+
 /** Receiver store: resources by type (current, not deleted) and total history versions. */
 export async function receiverCounts(receiver: Receiver): Promise<{ byType: Record<string, number>; versions: number }> {
   const r = await receiver.db.db.query<{ resource_type: string; n: number }>(
-    `SELECT resource_type, count(*)::int AS n FROM resource WHERE NOT deleted AND resource_type <> 'AuditEvent' GROUP BY resource_type`,
+    `SELECT resource_type, count(*)::int AS n FROM resource WHERE NOT deleted AND resource_type NOT IN (${OWN}) GROUP BY resource_type`,
   );
-  const v = await receiver.db.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM resource_history WHERE resource_type <> 'AuditEvent'`);
+  const v = await receiver.db.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM resource_history WHERE resource_type NOT IN (${OWN})`);
   return { byType: Object.fromEntries(r.rows.map((x) => [x.resource_type, x.n])), versions: v.rows[0].n };
 }
 
