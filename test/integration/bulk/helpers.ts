@@ -1,16 +1,16 @@
 // A real gateway with SMART auth (demo partner directory and keys), real Redis under a unique
 // BullMQ prefix, a fresh PostgreSQL schema, and an export worker in the same process.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importJWK, SignJWT, type JWK } from 'jose';
 import { createAuth, type Auth } from '../../../src/auth/wiring.js';
 import { initExportWorker, type ExportWorker } from '../../../src/fhir/bulk/export-worker.js';
 import { silentLogger } from '../../../src/logger.js';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.js';
 import type { StoreKind } from '../../helpers/database.js';
 import { cleanupPrefix } from '../auth/helpers.js';
+import { demoToken } from '../../helpers/demo-token.js';
 
 export interface BulkFixture {
   gw: RunningGateway;
@@ -50,29 +50,7 @@ export async function startBulkGateway(kind: StoreKind, env: Record<string, stri
     redisUrl: 'redis://127.0.0.1:6379',
     sweepIntervalMs: 0,
   });
-  const token = async (clientId: string, scope: string): Promise<string> => {
-    const jwk = (JSON.parse(readFileSync(`config/demo/${clientId}.private.jwks.json`, 'utf8')) as { keys: JWK[] }).keys[0];
-    const tokenUrl = `${gw.url}/auth/token`;
-    const assertion = await new SignJWT({ jti: randomUUID() })
-      .setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid as string, typ: 'JWT' })
-      .setIssuer(clientId)
-      .setSubject(clientId)
-      .setAudience(tokenUrl)
-      .setExpirationTime('5m')
-      .sign(await importJWK(jwk, jwk.alg));
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        scope,
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: assertion,
-      }),
-    });
-    if (res.status !== 200) throw new Error(`token for ${clientId}: ${res.status} ${await res.text()}`);
-    return ((await res.json()) as { access_token: string }).access_token;
-  };
+  const token = (clientId: string, scope: string): Promise<string> => demoToken(gw.url, clientId, scope);
   return {
     gw,
     auth,

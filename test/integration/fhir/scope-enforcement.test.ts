@@ -1,42 +1,20 @@
 // SMART scopes at the FHIR API, end to end: the real gateway, the demo partner directory, tokens
 // obtained over HTTP with the demo clients' keys, real Redis (own key prefix).
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { rmSync } from 'node:fs';
 import { createAuth, type Auth } from '../../../src/auth/wiring.js';
 import { silentLogger } from '../../../src/logger.js';
 import { http, startGateway, type RunningGateway } from '../../helpers/gateway.js';
 import { storeFingerprint } from '../../helpers/database.js';
 import { cleanupPrefix } from '../auth/helpers.js';
+import { demoToken } from '../../helpers/demo-token.js';
 
 const prefix = `test:scope:${randomUUID()}:`;
 let gw: RunningGateway;
 let auth: Auth;
 const keysDir = `${process.cwd()}/tmp/scope-test-${randomUUID()}`;
 
-async function token(clientId: string, scope: string): Promise<string> {
-  const jwk = (JSON.parse(readFileSync(`config/demo/${clientId}.private.jwks.json`, 'utf8')) as { keys: JWK[] }).keys[0];
-  const tokenUrl = `${gw.url}/auth/token`;
-  const assertion = await new SignJWT({ jti: randomUUID() })
-    .setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid as string, typ: 'JWT' })
-    .setIssuer(clientId)
-    .setSubject(clientId)
-    .setAudience(tokenUrl)
-    .setExpirationTime('5m')
-    .sign(await importJWK(jwk, jwk.alg));
-  const res = await fetch(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: assertion,
-    }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+const token = (clientId: string, scope: string): Promise<string> => demoToken(gw.url, clientId, scope);
 
 let admin: string;
 let eligibility: string; // system/Patient.rs system/Coverage.cruds system/Group.rs

@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importJWK, SignJWT, type JWK } from 'jose';
 import { createAuth, type Auth } from '../../../src/auth/wiring.js';
 import { loadConfig } from '../../../src/config/env.js';
 import { loadPartners } from '../../../src/config/partners.js';
@@ -14,6 +13,7 @@ import { initIngestWorker, type IngestWorker } from '../../../src/ingest/ingest-
 import { silentLogger } from '../../../src/logger.js';
 import { startGateway, type RunningGateway } from '../../helpers/gateway.js';
 import { cleanupPrefix } from '../auth/helpers.js';
+import { demoToken } from '../../helpers/demo-token.js';
 
 const prefix = `test:ingest-http:${randomUUID()}:`;
 const MAX_UPLOAD = 256 * 1024;
@@ -26,29 +26,7 @@ let eligibility: string; // sma-eligibility (SMA): Patient.rs, Coverage.cruds â€
 let sunrise: string; // aco-sunrise (ACO)
 let bluecare: string; // mco-bluecare (MCO)
 
-async function token(clientId: string, scope: string): Promise<string> {
-  const jwk = (JSON.parse(readFileSync(`config/demo/${clientId}.private.jwks.json`, 'utf8')) as { keys: JWK[] }).keys[0];
-  const tokenUrl = `${gw.url}/auth/token`;
-  const assertion = await new SignJWT({ jti: randomUUID() })
-    .setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid as string, typ: 'JWT' })
-    .setIssuer(clientId)
-    .setSubject(clientId)
-    .setAudience(tokenUrl)
-    .setExpirationTime('5m')
-    .sign(await importJWK(jwk, jwk.alg));
-  const res = await fetch(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: assertion,
-    }),
-  });
-  if (res.status !== 200) throw new Error(`token for ${clientId}: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+const token = (clientId: string, scope: string): Promise<string> => demoToken(gw.url, clientId, scope);
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'ingest-http-'));
