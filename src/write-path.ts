@@ -11,6 +11,7 @@ import { Validator } from './fhir/validation/validator.js';
 import { exchangeWriteHook } from './exchange/exchange.js';
 import { Labeler } from './consent/labeler.js';
 import { loadValueSets } from './consent/value-sets.js';
+import { composeWriteHooks, type WriteHook } from './care/write-hooks.js';
 
 export interface WritePathOptions {
   config: GatewayConfig;
@@ -21,6 +22,8 @@ export interface WritePathOptions {
   profilesDir?: string;
   /** The exchange's outbox hook when already built; otherwise from the configuration. */
   onWrite?: (tx: Sql, event: WriteEvent) => Promise<void>;
+  /** More hooks run after the exchange's, in the same transaction (care coordination). */
+  hooks?: WriteHook[];
   now?: () => Date;
 }
 
@@ -40,7 +43,7 @@ export function createWritePath(opts: WritePathOptions): WritePath {
     part2Organizations: new Set(partners.organizations.filter((o) => o.part2Program).map((o) => o.id)),
   });
   const repo = new Repository(opts.db, {
-    onWrite: opts.onWrite ?? exchangeWriteHook(config, partners, opts.now),
+    onWrite: composeWriteHooks([opts.onWrite ?? exchangeWriteHook(config, partners, opts.now), ...(opts.hooks ?? [])]),
     prepare: (tx, r) => labeler.prepare(tx, r),
     validate: (r) => validator.validate(r),
     baseUrl: `${config.baseUrl}/fhir`,
