@@ -8,7 +8,7 @@ export function recordIssue(
   line: number,
   field: string | undefined,
   reason: string,
-  options: { severity?: 'error' | 'warning'; code?: IssueCode } = {},
+  options: { severity?: 'error' | 'warning' | 'information'; code?: IssueCode } = {},
 ): OperationOutcomeIssue {
   const issue: OperationOutcomeIssue = {
     severity: options.severity ?? 'error',

@@ -38,6 +38,10 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
   const state = row.submtg_state_cd;
   const issues: OperationOutcomeIssue[] = [];
   const patient = buildPatient({ state, msisId: row.msis_id, mbi: row.mbi, birthDate: row.birth_date, sex: row.sex_cd });
+  // Residence as of the month (the last ingested month wins): alignment's service-area check.
+  if (row.county_fips || row.zip_cd) {
+    patient.address = [{ use: 'home', ...(row.county_fips ? { district: row.county_fips } : {}), ...(row.zip_cd ? { postalCode: row.zip_cd } : {}) }];
+  }
   const period = monthBounds(row.year_month);
   const status: Coverage['status'] = action === 'delete' ? 'entered-in-error' : 'active';
   const owned: MappedResource[] = [{ resource: patient, mode: 'upsert' }];
@@ -92,12 +96,37 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
         }),
       );
     } else if (row.ma_contract_id) {
+      // LEAD aligns Original Medicare only: the month is kept as Medicare Advantage coverage, so
+      // alignment can name the reason (MA, or an integrated D-SNP / FIDE-SNP) instead of guessing.
+      const snp = row.snp_type && row.snp_type !== 'NONE' ? row.snp_type : undefined;
+      const plan = payor(`ma-${row.ma_contract_id}`, `Medicare Advantage contract ${row.ma_contract_id}`);
+      const type = snp === 'DSNP' ? SOPT.dsnp : snp === 'FIDE' ? SOPT.fideSnp : snp ? SOPT.dualOrganization : SOPT.medicareManagedCare;
+      const advantage: Coverage & { id: string } = {
+        resourceType: 'Coverage',
+        id: deterministicId(ctx.sourceOrg, LAYOUT, recordId, 'Coverage', 'medicare-advantage'),
+        meta: meta(PROFILE.coverage),
+        identifier: [
+          { type: { coding: [{ system: SYSTEM.v2IdentifierType, code: 'MB', display: 'Member Number' }] }, system: SYSTEM.mbi, value: row.mbi },
+          sourceIdentifier(ctx.sourceOrg, LAYOUT, `${recordId}|medicare-advantage`),
+        ],
+        status,
+        type: { coding: [{ system: SYSTEM.sopt, ...type }] },
+        subscriberId: row.mbi,
+        beneficiary: ref(patient),
+        relationship: { coding: [{ system: SYSTEM.subscriberRelationship, code: 'self', display: 'Self' }] },
+        period,
+        payor: [ref(plan, plan.name)],
+        class: [coverageClass('plan', row.ma_contract_id, 'Medicare Advantage contract')],
+      };
+      if (snp) advantage.class!.push(coverageClass('subplan', snp, `Special Needs Plan type ${snp}`));
       issues.push(
-        recordIssue(line, 'ma_contract_id', `Medicare Advantage contract ${row.ma_contract_id}: no Medicare FFS Coverage emitted`, {
-          severity: 'warning',
+        recordIssue(line, 'ma_contract_id', `Medicare Advantage contract ${row.ma_contract_id}: Medicare Advantage Coverage, no Medicare FFS Coverage`, {
+          severity: 'information',
           code: 'informational',
         }),
       );
+      owned.unshift({ resource: plan, mode: 'create-if-absent' });
+      owned.push({ resource: advantage, mode: 'upsert' });
     } else {
       const cms = payor('cms-medicare', 'Centers for Medicare & Medicaid Services');
       const medicare: Coverage & { id: string } = {
@@ -130,6 +159,6 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
   return { ok: true, record: { layout: LAYOUT, recordId, action, line, resources, issues } };
 }
 
-function coverageClass(type: 'plan' | 'group' | 'subgroup', value: string, name: string): CoverageClass {
+function coverageClass(type: 'plan' | 'subplan' | 'group' | 'subgroup', value: string, name: string): CoverageClass {
   return { type: { coding: [{ system: SYSTEM.coverageClass, code: type }] }, value, name };
 }

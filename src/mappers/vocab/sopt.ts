@@ -4,4 +4,10 @@
 export const SOPT = {
   medicaid: { code: '2', display: 'MEDICAID' },
   medicareFfs: { code: '121', display: 'Medicare FFS' },
+  // Medicare Advantage and integrated dual plans (SOPT v9 table as reproduced by PCORnet value sets
+  // and the CQM payer concepts: 11, 14, 141, 142).
+  medicareManagedCare: { code: '11', display: 'Medicare (Managed Care)' },
+  dualOrganization: { code: '14', display: 'Dual Eligibility Medicare/Medicaid Organization' },
+  dsnp: { code: '141', display: 'Dual Eligible Special Needs Plan (D-SNP)' },
+  fideSnp: { code: '142', display: 'Fully Integrated Dual Eligible Special Needs Plan (FIDE-SNP)' },
 } as const;

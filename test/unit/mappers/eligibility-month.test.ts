@@ -66,10 +66,25 @@ describe('eligibility_month mapper', () => {
     expectAllValid(record.resources.map((m) => m.resource));
   });
 
-  it('emits no Medicare FFS coverage for a Medicare Advantage member, with a warning', () => {
+  it('keeps a Medicare Advantage month as MA coverage (D-SNP: SOPT 141), never as Medicare FFS', () => {
     const record = mapRow({ ...fullDual, ma_contract_id: 'H1234', snp_type: 'DSNP' });
-    expect(byType<Coverage>(record, 'Coverage').map((c) => c.type?.coding?.[0].code)).toEqual(['2']);
-    expect(record.issues[0]).toMatchObject({ severity: 'warning', expression: ['ma_contract_id'] });
+    const coverages = byType<Coverage>(record, 'Coverage');
+    expect(coverages.map((c) => c.type?.coding?.[0].code)).toEqual(['2', '141']);
+    expect(coverages[1].class?.map((c) => [c.type.coding?.[0].code, c.value])).toEqual([
+      ['plan', 'H1234'],
+      ['subplan', 'DSNP'],
+    ]);
+    expect(coverages[1].subscriberId).toBe('1SA0A00AA00');
+    expect(record.issues[0]).toMatchObject({ severity: 'information', expression: ['ma_contract_id'] });
+    const plain = mapRow({ ...fullDual, ma_contract_id: 'H1234' });
+    expect(byType<Coverage>(plain, 'Coverage').map((c) => c.type?.coding?.[0].code)).toEqual(['2', '11']);
+    expectAllValid([...record.resources, ...plain.resources].map((m) => m.resource));
+  });
+
+  it('keeps the residence (county FIPS, ZIP) on the Patient for the service-area check', () => {
+    const [patient] = byType<Patient>(mapRow({ ...fullDual, county_fips: '39049', zip_cd: '43215' }), 'Patient');
+    expect(patient.address).toEqual([{ use: 'home', district: '39049', postalCode: '43215' }]);
+    expectAllValid([patient]);
   });
 
   it('emits no Medicare coverage without an MBI (US Core needs a member id), with a warning', () => {
