@@ -38,10 +38,19 @@ export interface PartnerOrganization {
   type: OrganizationType;
   name: string;
   state?: string;
+  /** SMA: T-MSIS state codes of the Medicaid programs it runs (alignment). */
+  medicaidStateCodes?: string[];
+  /** MCO: T-MSIS MC_PLAN_ID values of its managed care plans (alignment). */
+  medicaidPlanIds?: string[];
   part2Program?: boolean;
   serviceArea?: { counties?: string[]; zips?: string[] };
   clients: PartnerClient[];
   endpoint?: PartnerEndpoint;
+  /**
+   * URLs where the organization receives subscription notifications (rest-hook). A Subscription's
+   * channel.endpoint must be one of these: the gateway never posts to an arbitrary URL.
+   */
+  notificationEndpoints?: string[];
 }
 
 export interface Agreement {
@@ -121,6 +130,16 @@ function crossCheck(file: PartnersFile): string[] {
         kids.add(String(k.kid));
       });
     });
+  });
+  const plans = new Map<string, string>();
+  file.organizations.forEach((org, i) => {
+    if (org.medicaidStateCodes && org.type !== 'SMA') problems.push(`/organizations/${i}/medicaidStateCodes is for an SMA only`);
+    if (org.medicaidPlanIds && org.type !== 'MCO') problems.push(`/organizations/${i}/medicaidPlanIds is for an MCO only`);
+    for (const plan of org.medicaidPlanIds ?? []) {
+      // Alignment names one Medicaid partner per member-month: a plan belongs to one MCO.
+      if (plans.has(plan)) problems.push(`/organizations/${i}/medicaidPlanIds "${plan}" is also listed by ${plans.get(plan)}`);
+      plans.set(plan, org.id);
+    }
   });
   file.agreements.forEach((a, i) => {
     const aco = orgs.get(a.aco);

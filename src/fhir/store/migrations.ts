@@ -221,6 +221,43 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       CREATE INDEX ingest_job_resource_seq ON ingest_job_resource (job_id, seq);
     `,
   },
+  {
+    id: 6,
+    name: 'alignment decisions',
+    sql: `
+      -- One row per beneficiary and performance period: the latest alignment run's decision and
+      -- its explanation (src/alignment; Patient/[id]/$alignment). Replaced by each run.
+      CREATE TABLE alignment_decision (
+        period text NOT NULL,
+        patient_id text NOT NULL,
+        run_id text NOT NULL,
+        aco_ids text[] NOT NULL,
+        decision jsonb NOT NULL,
+        decided_at timestamptz NOT NULL,
+        PRIMARY KEY (period, patient_id)
+      );
+      CREATE INDEX alignment_decision_run ON alignment_decision (period, run_id);
+    `,
+  },
+  {
+    id: 7,
+    name: 'shared risk recomputation marks',
+    sql: `
+      -- People whose shared RiskAssessment must be recomputed (src/risk). The write hook marks a
+      -- person in the input's own transaction; a drain claims marks with a lease (FOR UPDATE SKIP
+      -- LOCKED), recomputes, and deletes the mark only if seq did not move (no newer input).
+      CREATE SEQUENCE risk_pending_seq;
+      CREATE TABLE risk_pending (
+        patient_id text PRIMARY KEY,
+        seq bigint NOT NULL,
+        enqueued_at timestamptz NOT NULL DEFAULT now(),
+        lease_until timestamptz,
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text
+      );
+      CREATE INDEX risk_pending_queue ON risk_pending (enqueued_at, patient_id);
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {
