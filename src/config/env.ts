@@ -30,6 +30,7 @@ export interface GatewayConfig {
   bulk: BulkExportConfig;
   exchange: ExchangeConfig;
   ingest: IngestConfig;
+  risk: RiskConfig;
   /** Bearer token for /admin (queue dashboard); absent = the admin routes answer 404. */
   adminToken?: string;
 }
@@ -81,6 +82,18 @@ export interface IngestConfig {
   crosswalkFile: string;
   /** Fall-risk-increasing drug class list (pharmacy claims). */
   fridClassesFile: string;
+}
+
+/** Shared risk stratification (src/risk): the protocol file and the recomputation drain. */
+export interface RiskConfig {
+  /** The protocol both partners agreed on, checked against config/risk/shared-risk-protocol.schema.json. */
+  protocolFile: string;
+  /** Pause of a worker's drain when no one is waiting for recomputation. */
+  drainIntervalMs: number;
+  /** People one drain round claims. */
+  batchSize: number;
+  /** How long a claimed person is left to one worker before another may take them. */
+  leaseMs: number;
 }
 
 /** Bulk Data $export (src/fhir/bulk): limits, polling and file lifetime. */
@@ -195,6 +208,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       workerConcurrency: int(env, 'INGEST_WORKER_CONCURRENCY', 1, 1, 64),
       crosswalkFile: resolve(env.INGEST_CROSSWALK_FILE || 'samples/ndc-rxnorm-crosswalk.csv'),
       fridClassesFile: resolve(env.INGEST_FRID_CLASSES_FILE || 'config/medication-risk/frid-classes.json'),
+    },
+    risk: {
+      protocolFile: resolve(env.RISK_PROTOCOL_FILE || 'config/risk/shared-risk-protocol.json'),
+      drainIntervalMs: int(env, 'RISK_DRAIN_INTERVAL_MS', 1000, 10, 600000),
+      batchSize: int(env, 'RISK_BATCH_SIZE', 50, 1, 10000),
+      leaseMs: int(env, 'RISK_LEASE_MS', 60000, 1000, 3600000),
     },
     adminToken: adminToken(env),
   };
