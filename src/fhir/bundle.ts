@@ -8,6 +8,7 @@ import { assertAllowed } from './access.js';
 import { isR4ResourceType } from './definitions.js';
 import { FhirError, outcomes } from './outcomes.js';
 import type { FhirRequest, FhirResponse, FhirRouter } from './router.js';
+import { criteriaKey } from './search/criteria-key.js';
 import type { Repository } from './store/repository.js';
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -106,6 +107,9 @@ async function transaction(router: FhirRouter, req: FhirRequest, repo: Repositor
     }
   }
   return repo.withTransaction(async (tx) => {
+    // 0. Serialise with every concurrent conditional write on the same criteria (one Patient
+    //    sent twice at once must be created once), all keys at once, before any match.
+    await tx.lockCriteria(planned.flatMap((p) => conditionalKey(router, req, p) ?? []));
     const refs = new Map<string, string>(); // fullUrl → Type/id
     // 1. Decide every id before writing anything, so references between entries resolve.
     for (const p of planned) {
@@ -146,6 +150,19 @@ async function transaction(router: FhirRouter, req: FhirRequest, repo: Repositor
     const body: Bundle = { resourceType: 'Bundle', type: 'transaction-response', entry: out };
     return { status: 200, body };
   });
+}
+
+/** The criteria key of a conditional create or update entry; errors are left to assignId. */
+function conditionalKey(router: FhirRouter, req: FhirRequest, p: Planned): string | undefined {
+  const [path, query] = p.url.split('?', 2);
+  const type = path.replace(/\//g, '');
+  const criteria = p.method === 'POST' ? p.entry.request?.ifNoneExist?.replace(/^.*\?/, '') : p.method === 'PUT' ? query : undefined;
+  if (!criteria || !isR4ResourceType(type)) return undefined;
+  try {
+    return criteriaKey(router.parseSearch(req, type, [...new URLSearchParams(criteria)]));
+  } catch {
+    return undefined;
+  }
 }
 
 async function assignId(router: FhirRouter, req: FhirRequest, tx: Repository, p: Planned, refs: Map<string, string>): Promise<void> {

@@ -5,6 +5,7 @@ import type { Bundle, BundleEntry, OperationOutcome, Parameters, Resource } from
 import { assertAllowed, type AccessCheck, type Interaction } from './access.js';
 import { isR4ResourceType } from './definitions.js';
 import { FhirError, allOk, outcome, outcomes } from './outcomes.js';
+import { criteriaKey } from './search/criteria-key.js';
 import { parseSearchRequest, type SearchRequest } from './search/search-request.js';
 import { ID_RE, type Repository } from './store/repository.js';
 import { applyElements, applySummary } from './summary.js';
@@ -311,8 +312,10 @@ export class FhirRouter {
     if (ifNoneExist) {
       assertAllowed(req.access, type, 'search');
       this.opts.screen?.(req, 'conditional');
+      const criteria = this.parseSearch(req, type, [...new URLSearchParams(ifNoneExist.replace(/^.*\?/, ''))]);
       return repo.withTransaction(async (tx) => {
-        const ids = await tx.matchIds(this.parseSearch(req, type, [...new URLSearchParams(ifNoneExist.replace(/^.*\?/, ''))]));
+        await tx.lockCriteria([criteriaKey(criteria)]);
+        const ids = await tx.matchIds(criteria);
         if (ids.length > 1) throw outcomes.multipleMatches(`If-None-Exist matched ${ids.length} or more ${type} resources`);
         if (ids.length === 1) {
           const existing = await tx.read(type, ids[0]);
@@ -343,8 +346,10 @@ export class FhirRouter {
     this.opts.screen?.(req, 'conditional');
     if (!req.query.length) throw outcomes.methodNotAllowed('PUT', `/${type} without search criteria`);
     const body = this.bodyResource(req, type);
+    const criteria = this.parseSearch(req, type, req.query);
     return repo.withTransaction(async (tx) => {
-      const ids = await tx.matchIds(this.parseSearch(req, type, req.query));
+      await tx.lockCriteria([criteriaKey(criteria)]);
+      const ids = await tx.matchIds(criteria);
       if (ids.length > 1) throw outcomes.multipleMatches(`Conditional update matched ${ids.length} or more ${type} resources`);
       if (ids.length === 1) {
         if (body.id && body.id !== ids[0]) throw outcomes.badRequest(`Resource id "${body.id}" does not match the resource found (${ids[0]})`);

@@ -302,6 +302,24 @@ export class Repository {
     return [...out.values()];
   }
 
+  /**
+   * Serialises conditional writes on the same criteria (keys from `criteriaKey`) until this
+   * transaction commits or rolls back: without it, two conditional creates of one Patient that
+   * overlap (a sender retrying while the first request is still being written) both match
+   * nothing and both create. Call it before the match query, in the write's transaction; under
+   * READ COMMITTED the match that follows sees what the previous holder committed. Locks are
+   * taken in hash order, so transactions locking several keys cannot deadlock on each other.
+   */
+  async lockCriteria(keys: string[]): Promise<void> {
+    if (!this.tx) throw new Error('lockCriteria needs a transaction (withTransaction)');
+    if (!keys.length) return;
+    await this.tx.query(
+      `SELECT count(pg_advisory_xact_lock(h))::int AS n
+       FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS keys`,
+      [keys],
+    );
+  }
+
   /** Ids of the current resources matching a search (conditional create/update/references). */
   async matchIds(req: SearchRequest, limit = 2): Promise<string[]> {
     const q = searchPageSql({ ...req, count: limit, offset: 0, sort: [], include: [], revinclude: [] }, this.opts.baseUrl);
