@@ -7,11 +7,12 @@ import { Transform } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/env.js';
-import { loadPartners } from '../config/partners.js';
+import { loadPartners, medicaidPlansOf } from '../config/partners.js';
 import { openDatabase } from '../fhir/store/open-database.js';
 import { loadDefinitions } from '../fhir/definitions.js';
 import { runAsSource } from '../exchange/write-source.js';
 import { createWritePath } from '../write-path.js';
+import { riskInputWriteHook } from '../risk/risk-pending.js';
 import { ingest } from '../ingest/pipeline.js';
 import { createLayouts, type FridClassList, LAYOUT_NAMES, type LayoutName, parseRxNormCrosswalk } from '../mappers/index.js';
 
@@ -60,7 +61,7 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   loadDefinitions();
   // The gateway's write path (consent labels, validation, exchange outbox rows), as POST /ingest uses.
-  const { repo } = createWritePath({ config, db, partners });
+  const { repo } = createWritePath({ config, db, partners, hooks: [riskInputWriteHook] });
 
   const bar = o.progress ? new cliProgress.SingleBar({ format: '{bar} {percentage}% | {records} records, {rejected} rejected' }, cliProgress.Presets.shades_classic) : undefined;
   let read = 0;
@@ -76,7 +77,7 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
       layout,
       format,
       repo,
-      ctx: { sourceOrg: partner.id, sourceOrgName: partner.name, fileName: basename(file), now: () => new Date() },
+      ctx: { sourceOrg: partner.id, sourceOrgName: partner.name, fileName: basename(file), now: () => new Date(), medicaidPlans: medicaidPlansOf(partners) },
       maxRecordBytes: Number(o.maxRecordBytes),
       medicationRisk:
         o.layout === 'pharmacy-claims' ? { fridClasses: JSON.parse(readFileSync(o.fridClasses, 'utf8')) as FridClassList } : undefined,

@@ -172,6 +172,13 @@ export function parsePartners(data: unknown, source = 'partners file'): PartnerD
   };
 }
 
+/** MC_PLAN_ID → MCO organization id, from the MCOs' `medicaidPlanIds` (mappers' MapContext). */
+export function medicaidPlansOf(directory: Pick<PartnersFile, 'organizations'>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const o of directory.organizations) for (const p of o.medicaidPlanIds ?? []) out[p] = o.id;
+  return out;
+}
+
 /** Reads and validates PARTNERS_FILE. */
 export function loadPartners(path: string): PartnerDirectory {
   let data: unknown;

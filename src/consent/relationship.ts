@@ -6,14 +6,15 @@
 //   SMA → every patient (the state Medicaid agency holds the whole program's data)
 //   MCO → patients with an active Coverage whose payor is Organization/<organizationId>
 //   ACO → patients whose generalPractitioner or managingOrganization is Organization/<id>, or
-//         who are members of a roster Group whose managingEntity is Organization/<id>
-//         (until the alignment roster exists)
+//         who are active members of a roster Group whose managingEntity is Organization/<id>
+//         (the alignment rosters src/alignment writes; people dropped from one are inactive)
 //   HIE → the same references and rosters as an ACO (its participants); otherwise none
 //
 // Reads only the search index (idx_reference / idx_token), whose rows exist for current,
 // non-deleted versions only.
 import type { OrganizationType } from '../config/partners.js';
 import type { Sql } from '../fhir/store/database.js';
+import { INACTIVE_MEMBER_PARAM } from '../fhir/store/index-extraction.js';
 
 export interface RelationshipParty {
   organizationId: string;
@@ -51,11 +52,21 @@ export function relatedPatientIdsSql(party: RelationshipParty, bind: (value: unk
         SELECT DISTINCT m.target_id AS patient_id FROM idx_reference m
         JOIN idx_reference me ON me.resource_type = 'Group' AND me.id = m.id AND me.param = 'managing-entity'
           AND me.target_type = 'Organization' AND me.target_id = ${org}
-        WHERE m.resource_type = 'Group' AND m.param = 'member' AND m.target_type = 'Patient' AND ${live('m.target_id')}`;
+        WHERE m.resource_type = 'Group' AND m.param = 'member' AND m.target_type = 'Patient' AND ${live('m.target_id')}
+          AND ${activeMember('m')}`;
     }
     default:
       return 'SELECT NULL::text AS patient_id WHERE false';
   }
+}
+
+/**
+ * SQL condition on an idx_reference row `alias` of a Group's `member` param: the member is not
+ * marked inactive (a person dropped from an alignment roster has no relationship through it).
+ */
+export function activeMember(alias: string): string {
+  return `NOT EXISTS (SELECT 1 FROM idx_reference ina WHERE ina.resource_type = 'Group' AND ina.id = ${alias}.id
+    AND ina.param = '${INACTIVE_MEMBER_PARAM}' AND ina.target_type = ${alias}.target_type AND ina.target_id = ${alias}.target_id)`;
 }
 
 /**

@@ -4,7 +4,8 @@
 // before anything touches Redis.
 import type { Patient, Reference, Resource } from '@medplum/fhirtypes';
 import type { PartnerDirectory } from '../config/partners.js';
-import { relatedPatientIdsSql } from '../consent/relationship.js';
+import { activeMember, relatedPatientIdsSql } from '../consent/relationship.js';
+import { ROSTER_IDENTIFIER_SYSTEM } from '../alignment/roster.js';
 import type { Sql } from '../fhir/store/database.js';
 import type { WriteEvent } from '../fhir/store/repository.js';
 import { dataClassOf, sourceRecordOf, type DataClassRules } from './data-classes.js';
@@ -31,9 +32,20 @@ export function beneficiaryIdOf(resource: Resource): string | undefined {
   return undefined;
 }
 
-/** ACOs named by the Patient (generalPractitioner, managingOrganization) or by the roster. */
-function alignedAcos(patient: Patient | undefined, deps: RouteWriteDeps): string[] {
+/**
+ * ACOs the person is aligned to: active member of an alignment roster Group (src/alignment),
+ * named by the Patient (generalPractitioner, managingOrganization), or by the roster file.
+ */
+async function alignedAcos(tx: Sql, patientId: string, patient: Patient | undefined, deps: RouteWriteDeps): Promise<string[]> {
   const out = new Set(deps.roster.acosFor(patient?.identifier));
+  const r = await tx.query<{ aco: string }>(
+    `SELECT DISTINCT me.target_id AS aco FROM idx_reference m
+     JOIN idx_token gi ON gi.resource_type = 'Group' AND gi.id = m.id AND gi.param = 'identifier' AND gi.system = $2
+     JOIN idx_reference me ON me.resource_type = 'Group' AND me.id = m.id AND me.param = 'managing-entity' AND me.target_type = 'Organization'
+     WHERE m.resource_type = 'Group' AND m.param = 'member' AND m.target_type = 'Patient' AND m.target_id = $1 AND ${activeMember('m')}`,
+    [patientId, ROSTER_IDENTIFIER_SYSTEM],
+  );
+  for (const row of r.rows) if (deps.directory.findOrganization(row.aco)?.type === 'ACO') out.add(row.aco);
   for (const ref of [...(patient?.generalPractitioner ?? []), patient?.managingOrganization]) {
     const m = /^Organization\/(.+)$/.exec(ref?.reference ?? '');
     if (m && deps.directory.findOrganization(m[1])?.type === 'ACO') out.add(m[1]);
@@ -59,7 +71,7 @@ export function createRouteWrite(deps: RouteWriteDeps): (tx: Sql, event: WriteEv
     );
     const patient = p.rows[0] ? (JSON.parse(p.rows[0].content) as Patient) : undefined;
     const beneficiary: Beneficiary = {
-      acos: alignedAcos(patient, deps),
+      acos: await alignedAcos(tx, patientId, patient, deps),
       relatedTo: async (organizationId) => {
         const org = deps.directory.findOrganization(organizationId);
         if (!org) return false;

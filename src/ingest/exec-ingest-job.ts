@@ -5,7 +5,7 @@
 // re-delivered job runs again from the start: ingest is idempotent (no new versions).
 import { createReadStream } from 'node:fs';
 import type { IngestConfig } from '../config/env.js';
-import type { PartnerDirectory } from '../config/partners.js';
+import { medicaidPlansOf, type PartnerDirectory } from '../config/partners.js';
 import type { Database } from '../fhir/store/database.js';
 import type { Repository } from '../fhir/store/repository.js';
 import type { Logger } from '../logger.js';
@@ -60,7 +60,7 @@ export async function execIngestJob(deps: IngestDeps, jobId: string): Promise<In
       layout: deps.layouts.layouts[layoutName],
       format: job.format,
       repo: deps.repo,
-      ctx: { sourceOrg: job.organizationId, sourceOrgName: org?.name ?? job.organizationId, fileName: `ingest-job-${jobId}`, now },
+      ctx: { sourceOrg: job.organizationId, sourceOrgName: org?.name ?? job.organizationId, fileName: `ingest-job-${jobId}`, now, medicaidPlans: medicaidPlansOf(deps.partners) },
       maxRecordBytes: deps.config.maxRecordBytes,
       medicationRisk: layoutName === 'pharmacy-claims' ? deps.layouts.medicationRisk : undefined,
       onStored: async (written) => {

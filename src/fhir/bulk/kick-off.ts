@@ -2,7 +2,7 @@
 // decide the types and the people, record the job and its patients in one transaction, queue it,
 // answer 202 with the absolute status URL.
 import { randomUUID } from 'node:crypto';
-import { relatedPatientIdsSql } from '../../consent/relationship.js';
+import { activeMember, relatedPatientIdsSql } from '../../consent/relationship.js';
 import type { AccessCheck } from '../access.js';
 import { allOk } from '../outcomes.js';
 import type { FhirResponse } from '../router.js';
@@ -116,7 +116,7 @@ async function insertPatients(tx: Sql, jobId: string, who: ExportRecipient, leve
   const related = relatedPatientIdsSql(who, bind);
   if (level.kind === 'group') {
     conds.push(`rp.patient_id IN (SELECT m.target_id FROM idx_reference m WHERE m.resource_type = 'Group' AND m.id = ${bind(level.groupId)}
-      AND m.param = 'member' AND m.target_type = 'Patient')`);
+      AND m.param = 'member' AND m.target_type = 'Patient' AND ${activeMember('m')})`);
   }
   if (patients) conds.push(`rp.patient_id = ANY(${bind(patients)}::text[])`);
   const r = await tx.query<{ n: number }>(

@@ -87,7 +87,22 @@ export function extractIndexRows(resource: Resource): IndexRows {
     const param = sp.code as string;
     for (const tv of values) addValue(rows, param, sp.type as string, tv);
   }
+  if (resource.resourceType === 'Group') addInactiveMembers(rows, resource);
   return dedupe(rows);
+}
+
+/**
+ * Group members marked inactive (an alignment roster's dropped people) get an internal row, so
+ * the relationship check and Group export can leave them out with an index lookup. Internal: no
+ * SearchParameter has this code, so no client can search on it.
+ */
+export const INACTIVE_MEMBER_PARAM = '_inactive-member';
+
+function addInactiveMembers(rows: IndexRows, group: Resource): void {
+  for (const m of (group as { member?: { entity?: { reference?: string }; inactive?: boolean }[] }).member ?? []) {
+    const target = /^([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(m.entity?.reference ?? '');
+    if (m.inactive && target) rows.reference.push({ param: INACTIVE_MEMBER_PARAM, targetType: target[1], targetId: target[2], targetVersion: null, url: null });
+  }
 }
 
 function addValue(rows: IndexRows, param: string, type: string, tv: TypedValue): void {

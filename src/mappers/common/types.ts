@@ -13,6 +13,11 @@ export interface MapContext {
   fileName: string;
   /** Injected clock: mappers never read the system time themselves. */
   now: () => Date;
+  /**
+   * Medicaid managed care plan id (T-MSIS MC_PLAN_ID) → the partner MCO's organization id
+   * (partner directory `medicaidPlanIds`): such a member's Medicaid Coverage names the MCO as payor.
+   */
+  medicaidPlans?: Record<string, string>;
 }
 
 /**

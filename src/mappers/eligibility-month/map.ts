@@ -48,6 +48,9 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
 
   if (row.medicaid_enrolled === 'Y') {
     const agency = payor(`medicaid-${state}`, `State Medicaid agency (state code ${state})`);
+    // A managed care member's Medicaid comes through the plan's MCO when it is a partner (its
+    // directory Organization): the MCO's relationship check and alignment both read the payor.
+    const mco = row.mc_plan_id ? ctx.medicaidPlans?.[row.mc_plan_id] : undefined;
     const classes: CoverageClass[] = [];
     if (row.mc_plan_id) classes.push(coverageClass('plan', row.mc_plan_id, 'Medicaid managed care plan'));
     if (row.wvr_id) classes.push(coverageClass('group', row.wvr_id, `Waiver (WVR_TYPE_CD ${row.wvr_type_cd ?? 'unknown'})`));
@@ -70,7 +73,7 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
       beneficiary: ref(patient),
       relationship: { coding: [{ system: SYSTEM.subscriberRelationship, code: 'self', display: 'Self' }] },
       period,
-      payor: [ref(agency, agency.name)],
+      payor: [mco ? { reference: `Organization/${mco}` } : ref(agency, agency.name)],
     };
     if (classes.length) medicaid.class = classes;
     if (row.dual_elgbl_cd) {
@@ -81,7 +84,7 @@ export function mapEligibilityMonth(rows: LineRow[], ctx: MapContext): MapResult
         },
       ];
     }
-    owned.unshift({ resource: agency, mode: 'create-if-absent' });
+    if (!mco) owned.unshift({ resource: agency, mode: 'create-if-absent' });
     owned.push({ resource: medicaid, mode: 'upsert' });
   }
 

@@ -81,6 +81,17 @@ describe('eligibility_month mapper', () => {
     expectAllValid([...record.resources, ...plain.resources].map((m) => m.resource));
   });
 
+  it('names the partner MCO as payor of a managed care month (its relationship and alignment read it)', () => {
+    const row = { ...fullDual, mc_plan_id: 'PLAN-A' };
+    const result = mapEligibilityMonth([{ line: 2, row }], { ...ctx, medicaidPlans: { 'PLAN-A': 'mco-a' } });
+    if (!result.ok) throw new Error('rejected');
+    const [medicaid] = byType<Coverage>(result.record, 'Coverage');
+    expect(medicaid.payor).toEqual([{ reference: 'Organization/mco-a' }]);
+    expect(byType(result.record, 'Organization').map((o) => (o as { name?: string }).name)).not.toContain('State Medicaid agency (state code 26)');
+    // A plan no partner runs: the state agency stays the payor.
+    expect(byType<Coverage>(mapRow({ ...fullDual, mc_plan_id: 'PLAN-X' }), 'Coverage')[0].payor?.[0].display).toBe('State Medicaid agency (state code 26)');
+  });
+
   it('keeps the residence (county FIPS, ZIP) on the Patient for the service-area check', () => {
     const [patient] = byType<Patient>(mapRow({ ...fullDual, county_fips: '39049', zip_cd: '43215' }), 'Patient');
     expect(patient.address).toEqual([{ use: 'home', district: '39049', postalCode: '43215' }]);
