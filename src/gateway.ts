@@ -32,6 +32,8 @@ import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/fi
 import { createWritePath } from './write-path.js';
 import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
 import type { FhirRequest } from './fhir/router.js';
+import { changeInConditionResources } from './care/change-in-condition/vocabulary.js';
+import { createNotifications, STATUS_OPERATION, SUBSCRIPTION_SERVER_R4, topicCapabilityExtensions } from './notifications/notifications.js';
 
 export interface AuthWiring {
   /** Runs before the FHIR routes: rejects unauthenticated calls, records the requester. */
@@ -102,11 +104,21 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // organization ids). Server-made: no labels, no outbox; an unchanged entry makes no version.
   const directoryRepo = new Repository(db, { validate: (r) => validator.validate(r), baseUrl: fhirBase, now: deps.now });
   for (const r of partnerResources(partners.organizations)) await directoryRepo.update(r);
+  // The change-in-condition Questionnaire and its CodeSystems are published the same way.
+  for (const r of changeInConditionResources()) await directoryRepo.update(r);
   // Audit records are server-made: no labeler, no validation, no write hooks.
   const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
   const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });
   setDefaultConsentEngine(consent);
   const auth = deps.auth;
+  const accessFor = auth === 'none' ? () => trustedAccess : auth.accessFor;
+  // Subscriptions (R4 Backport): $status, and only the owner reads its Subscriptions.
+  const notifications = createNotifications({
+    db,
+    fhirBase,
+    accessFor,
+    ownerFor: (res) => (auth === 'none' ? undefined : requesterOf(res).organizationId),
+  });
   const capability = buildCapabilityStatement({
     baseUrl: fhirBase,
     version: VERSION,
@@ -116,8 +128,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     resourceOperations: {
       Patient: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/patient-export` }],
       Group: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/group-export` }],
+      Subscription: [STATUS_OPERATION],
     },
-    instantiates: [`${BULK_IG}/CapabilityStatement/bulk-data`],
+    resourceExtensions: { Subscription: topicCapabilityExtensions() },
+    instantiates: [`${BULK_IG}/CapabilityStatement/bulk-data`, SUBSCRIPTION_SERVER_R4],
   });
   const router = new FhirRouter(repo, validator, {
     baseUrl: fhirBase,
@@ -129,7 +143,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       ? {}
       : {
           disclose: async (req: FhirRequest, resources: Resource[]) =>
-            req.recipient ? (await consent.filter(req.recipient, resources, channelOf(req))).permitted : [],
+            req.recipient
+              ? notifications.ownedOnly(req.recipient.organizationId, (await consent.filter(req.recipient, resources, channelOf(req))).permitted)
+              : [],
           screen: (req: FhirRequest, interaction: 'search' | 'history' | 'conditional', sreq?: SearchRequest) => {
             if (!req.recipient) throw outcomes.forbidden('No recipient for this request');
             consent.screen(req.recipient, interaction, sreq);
@@ -160,7 +176,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     app.use('/fhir', sourceFromRequester); // routing: writes come from the requester's organization
   }
   app.use(exchange.routes);
-  const accessFor = auth === 'none' ? () => trustedAccess : auth.accessFor;
+  app.use(notifications.routes);
   const bulk = createBulkExport({
     config,
     db,

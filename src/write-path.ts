@@ -4,14 +4,16 @@
 // A writer that built a bare Repository would store unlabelled data no one is told about.
 import type { GatewayConfig } from './config/env.js';
 import type { PartnerDirectory } from './config/partners.js';
-import type { WriteEvent } from './fhir/store/repository.js';
+import type { RepositoryOptions, WriteEvent } from './fhir/store/repository.js';
 import { Repository } from './fhir/store/repository.js';
 import type { Database, Sql } from './fhir/store/database.js';
 import { Validator } from './fhir/validation/validator.js';
 import { exchangeWriteHook } from './exchange/exchange.js';
 import { Labeler } from './consent/labeler.js';
 import { loadValueSets } from './consent/value-sets.js';
-import { composeWriteHooks, type WriteHook } from './care/write-hooks.js';
+import { composeWriteHooks, type WriteHook, type WriteHookContext } from './care/write-hooks.js';
+import { changeInConditionHook } from './care/change-in-condition/intake-hook.js';
+import { notificationWriteHook } from './notifications/notification-hook.js';
 
 export interface WritePathOptions {
   config: GatewayConfig;
@@ -31,6 +33,8 @@ export interface WritePath {
   repo: Repository;
   labeler: Labeler;
   validator: Validator;
+  /** The same write path bound to one transaction (derived writes of a write hook). */
+  repoIn(tx: Sql): Repository;
 }
 
 export const DEFAULT_PROFILES_DIR = new URL('../profiles', import.meta.url).pathname;
@@ -42,12 +46,23 @@ export function createWritePath(opts: WritePathOptions): WritePath {
     valueSets: loadValueSets(),
     part2Organizations: new Set(partners.organizations.filter((o) => o.part2Program).map((o) => o.id)),
   });
-  const repo = new Repository(opts.db, {
-    onWrite: composeWriteHooks([opts.onWrite ?? exchangeWriteHook(config, partners, opts.now), ...(opts.hooks ?? [])]),
+  // Hooks that write derived resources get this write path bound to their transaction.
+  let repoOpts: RepositoryOptions = {};
+  const ctx: WriteHookContext = { repoIn: (tx) => new Repository(opts.db, repoOpts, tx) };
+  repoOpts = {
+    onWrite: composeWriteHooks([
+      opts.onWrite ?? exchangeWriteHook(config, partners, opts.now),
+      ...(opts.hooks ?? []),
+      // Change-in-condition intake (Observations, Flag, Communication) before the topic
+      // matching, which then sees the report and what it derived.
+      changeInConditionHook(ctx),
+      notificationWriteHook({ directory: partners, maxTimeoutSeconds: Math.ceil(config.exchange.requestTimeoutMs / 1000), now: opts.now }),
+    ]),
     prepare: (tx, r) => labeler.prepare(tx, r),
     validate: (r) => validator.validate(r),
     baseUrl: `${config.baseUrl}/fhir`,
     now: opts.now,
-  });
-  return { repo, labeler, validator };
+  };
+  const repo = new Repository(opts.db, repoOpts);
+  return { repo, labeler, validator, repoIn: ctx.repoIn };
 }

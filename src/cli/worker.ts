@@ -23,6 +23,7 @@ import { loadIngestLayouts } from '../ingest/ingest-layouts.js';
 import { initIngestWorker } from '../ingest/ingest-worker.js';
 import { startDeliveryWorker } from '../exchange/delivery-worker.js';
 import type { ExchangeMetrics } from '../exchange/exchange-metrics.js';
+import { startNotificationWorker } from '../notifications/notification-worker.js';
 
 export interface Workers {
   close(): Promise<void>;
@@ -69,9 +70,13 @@ export async function startWorkers(opts: {
   const delivery = config.exchange.enabled
     ? await startDeliveryWorker({ config, logger, db, metrics: opts.metrics, filter: (recipient, resources) => consent.filter(recipient, resources, 'exchange') })
     : undefined;
+  // Subscription notifications travel the same way (their own outbox table and queues).
+  const notifications = config.exchange.enabled
+    ? await startNotificationWorker({ config, logger, db, filter: (recipient, resources) => consent.filter(recipient, resources, 'exchange') })
+    : undefined;
   return {
     close: async () => {
-      await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close()]);
+      await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close(), notifications?.close()]);
     },
   };
 }

@@ -16,7 +16,12 @@ export interface DeliveryQueueOptions {
   redisUrl: string;
   prefix: string;
   attempts: number;
+  /** Queue name per destination (default deliveryQueueName; subscription notifications use their own). */
+  queueName?: (destination: string) => string;
 }
+
+/** What a queue needs of an outbox row: delivery rows and notification rows both have it. */
+export type QueuedRow = Pick<DeliveryRow, 'id' | 'replays' | 'destination'>;
 
 export const deliveryQueueName = (destination: string): string => `exchange-delivery-${destination}`;
 
@@ -35,7 +40,7 @@ export class DeliveryQueues {
     if (!q) {
       this.redis ??= new Redis(this.opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
       this.redis.on('error', () => undefined);
-      q = new Queue<DeliveryJobData>(deliveryQueueName(destination), { connection: this.redis, prefix: this.opts.prefix });
+      q = new Queue<DeliveryJobData>((this.opts.queueName ?? deliveryQueueName)(destination), { connection: this.redis, prefix: this.opts.prefix });
       q.on('error', () => undefined);
       this.queues.set(destination, q);
     }
@@ -55,8 +60,8 @@ export class DeliveryQueues {
     };
   }
 
-  async add(rows: DeliveryRow[]): Promise<void> {
-    const byDestination = new Map<string, DeliveryRow[]>();
+  async add(rows: QueuedRow[]): Promise<void> {
+    const byDestination = new Map<string, QueuedRow[]>();
     for (const r of rows) byDestination.set(r.destination, [...(byDestination.get(r.destination) ?? []), r]);
     for (const [destination, list] of byDestination) {
       await this.queue(destination).addBulk(

@@ -4,8 +4,15 @@
 // queues them.
 import type { Database } from '../fhir/store/database.js';
 import type { Logger } from '../logger.js';
-import type { DeliveryQueues } from './delivery-queue.js';
+import type { DeliveryQueues, QueuedRow } from './delivery-queue.js';
 import { jobIdOf, outbox } from './outbox.js';
+
+/** An outbox table the dispatcher drains: exchange deliveries (outbox.ts) or subscription notifications. */
+export interface OutboxSource<R extends QueuedRow & { updatedAt: string } = QueuedRow & { updatedAt: string }> {
+  dispatch(db: Database, limit: number, enqueue: (rows: R[]) => Promise<void>): Promise<number>;
+  unfinishedSince(db: Database, olderThanMs: number, limit: number): Promise<R[]>;
+  requeueLost(db: Database, id: string, updatedAt: string): Promise<boolean>;
+}
 
 export interface DispatcherOptions {
   db: Database;
@@ -18,6 +25,10 @@ export interface DispatcherOptions {
    * Redis restarted without its data (no AOF, a failover) must not lose deliveries.
    */
   recoverAfterMs: number;
+  /** The outbox table to drain (default: exchange deliveries). */
+  outbox?: OutboxSource;
+  /** Runs on every tick before dispatching (subscription heartbeats are scheduled here). */
+  beforeTick?: () => Promise<unknown>;
 }
 
 export class OutboxDispatcher {
@@ -26,14 +37,18 @@ export class OutboxDispatcher {
   private stopped = false;
   private failing = false;
 
-  constructor(private readonly opts: DispatcherOptions) {}
+  private readonly source: OutboxSource;
+
+  constructor(private readonly opts: DispatcherOptions) {
+    this.source = opts.outbox ?? outbox;
+  }
 
   /** Moves every pending row now; returns how many were queued. Throws when Redis is down. */
   async dispatchOnce(): Promise<number> {
     const batch = this.opts.batchSize ?? 500;
     let total = 0;
     for (;;) {
-      const n = await outbox.dispatch(this.opts.db, batch, (rows) => this.opts.queues.add(rows));
+      const n = await this.source.dispatch(this.opts.db, batch, (rows) => this.opts.queues.add(rows));
       total += n;
       if (n < batch || this.stopped) return total;
     }
@@ -42,11 +57,11 @@ export class OutboxDispatcher {
   /** Rows whose BullMQ job is gone (Redis lost its data) go back to pending; returns how many. */
   async recoverLostJobs(): Promise<number> {
     let recovered = 0;
-    for (const row of await outbox.unfinishedSince(this.opts.db, this.opts.recoverAfterMs, 500)) {
+    for (const row of await this.source.unfinishedSince(this.opts.db, this.opts.recoverAfterMs, 500)) {
       const job = await this.opts.queues.queue(row.destination).getJob(jobIdOf(row));
       if (job) continue;
       // Re-read the timestamp: the worker may have finished it between the query and now.
-      if (await outbox.requeueLost(this.opts.db, row.id, row.updatedAt)) recovered++;
+      if (await this.source.requeueLost(this.opts.db, row.id, row.updatedAt)) recovered++;
     }
     if (recovered) this.opts.logger.warn({ recovered }, 'exchange dispatcher: deliveries whose job was lost from Redis queued again');
     return recovered;
@@ -57,6 +72,7 @@ export class OutboxDispatcher {
     const tick = async (): Promise<void> => {
       try {
         if (ticks++ % Math.max(1, Math.round(this.opts.recoverAfterMs / this.opts.intervalMs / 2)) === 0) await this.recoverLostJobs();
+        await this.opts.beforeTick?.();
         await this.dispatchOnce();
         if (this.failing) this.opts.logger.info('exchange dispatcher: queueing again');
         this.failing = false;

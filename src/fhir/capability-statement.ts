@@ -1,6 +1,6 @@
 // GET /fhir/metadata: built from what is really registered — the R4 types the store accepts,
 // the search parameters the index extracts, our profiles — so it cannot drift from the code.
-import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity } from '@medplum/fhirtypes';
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity, Extension } from '@medplum/fhirtypes';
 import { r4ResourceTypes, searchParametersFor } from './definitions.js';
 import type { ProfileCache } from './validation/profile-cache.js';
 
@@ -14,6 +14,8 @@ export interface CapabilityOptions {
   operations?: { name: string; definition: string }[];
   /** Operations on one resource type (e.g. Patient/$export, Group/[id]/$export). */
   resourceOperations?: Record<string, { name: string; definition: string }[]>;
+  /** Extensions on one resource type's entry (e.g. the subscription topics on Subscription). */
+  resourceExtensions?: Record<string, Extension[]>;
   /** Canonical CapabilityStatements this server implements (e.g. Bulk Data's). */
   instantiates?: string[];
   /** Fixed date for reproducible output. */
@@ -59,6 +61,7 @@ export function buildCapabilityStatement(opts: CapabilityOptions): CapabilitySta
       ],
     };
     if (supported.length) r.supportedProfile = supported;
+    if (opts.resourceExtensions?.[type]?.length) r.extension = opts.resourceExtensions[type];
     return r;
   });
   const security: CapabilityStatementRestSecurity | undefined = opts.smart

@@ -222,6 +222,62 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 8,
+    name: 'subscription notifications',
+    sql: `
+      -- FHIR Subscriptions R4 Backport (src/notifications): the server-side state of every
+      -- Subscription (owner, topic, channel, events-since-subscription-start), written by the
+      -- Subscription's own write transaction. The resource holds what the client asked for.
+      CREATE TABLE notification_subscription (
+        id text PRIMARY KEY,
+        owner text NOT NULL,
+        topic text NOT NULL,
+        filter_patient text,
+        endpoint text NOT NULL,
+        payload text NOT NULL,          -- empty | id-only | full-resource
+        heartbeat_seconds integer,
+        timeout_seconds integer,
+        end_at timestamptz,
+        status text NOT NULL,           -- requested | active | error | off | deleted
+        events bigint NOT NULL DEFAULT 0,
+        next_heartbeat_at timestamptz,
+        error text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE INDEX notification_subscription_topic ON notification_subscription (topic, status);
+      CREATE INDEX notification_subscription_heartbeat ON notification_subscription (next_heartbeat_at) WHERE status = 'active';
+
+      -- The notification outbox: one row per handshake, heartbeat or event for one
+      -- subscription, written by the data's transaction (events) and moved through BullMQ like
+      -- exchange_delivery. References and states only, never a resource body.
+      CREATE TABLE notification (
+        id text PRIMARY KEY,
+        subscription_id text NOT NULL,
+        destination text NOT NULL,      -- the owner organization (one queue per destination)
+        kind text NOT NULL,             -- handshake | heartbeat | event-notification
+        topic text,
+        focus_type text,
+        focus_id text,
+        focus_version text,
+        patient_id text,
+        event_number bigint,
+        event_at timestamptz,
+        state text NOT NULL,            -- pending | queued | retrying | delivered | dead | withheld | skipped
+        attempts integer NOT NULL DEFAULT 0,
+        replays integer NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL,
+        queued_at timestamptz,
+        delivered_at timestamptz,
+        updated_at timestamptz NOT NULL,
+        last_status integer,
+        last_error text
+      );
+      CREATE INDEX notification_state ON notification (state, created_at);
+      CREATE INDEX notification_subscription_created ON notification (subscription_id, created_at);
+    `,
+  },
+  {
     id: 6,
     name: 'alignment decisions',
     sql: `
