@@ -30,6 +30,7 @@ import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/au
 import { ConsentEngine } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { createWritePath } from './write-path.js';
+import { riskInputWriteHook } from './risk/risk-pending.js';
 import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
 import type { FhirRequest } from './fhir/router.js';
 import { changeInConditionResources } from './care/change-in-condition/vocabulary.js';
@@ -99,7 +100,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const partners = loadPartners(config.partnersFile);
   const exchange = createExchange({ config, db, directory: partners, now: deps.now });
   // The same write path as the ingest worker and CLI: labels, validation, outbox rows.
-  const { repo, labeler } = createWritePath({ config, db, partners, validator, onWrite: exchange.onWrite, now: deps.now });
+  // riskInputWriteHook: a risk input marks its person for recomputation of the shared risk (src/risk).
+  const { repo, labeler } = createWritePath({ config, db, partners, validator, onWrite: exchange.onWrite, hooks: [riskInputWriteHook], now: deps.now });
   // The partner directory is published as Organization and Endpoint resources (ids = the
   // organization ids). Server-made: no labels, no outbox; an unchanged entry makes no version.
   const directoryRepo = new Repository(db, { validate: (r) => validator.validate(r), baseUrl: fhirBase, now: deps.now });

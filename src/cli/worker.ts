@@ -24,6 +24,9 @@ import { initIngestWorker } from '../ingest/ingest-worker.js';
 import { startDeliveryWorker } from '../exchange/delivery-worker.js';
 import type { ExchangeMetrics } from '../exchange/exchange-metrics.js';
 import { startNotificationWorker } from '../notifications/notification-worker.js';
+import { riskInputWriteHook } from '../risk/risk-pending.js';
+import { loadProtocol } from '../risk/protocol.js';
+import { startRiskDrain } from '../risk/risk-drain.js';
 
 export interface Workers {
   close(): Promise<void>;
@@ -55,9 +58,10 @@ export async function startWorkers(opts: {
   });
   logger.info({ concurrency: config.bulk.workerConcurrency }, 'export worker started');
   const partners = loadPartners(config.partnersFile);
+  const repo = opts.repo ?? createWritePath({ config, db, partners, hooks: [riskInputWriteHook] }).repo;
   const ingestWorker = initIngestWorker({
     db,
-    repo: opts.repo ?? createWritePath({ config, db, partners }).repo,
+    repo,
     partners,
     layouts: loadIngestLayouts(config.ingest),
     storage: defaultUploadStorage(config),
@@ -74,9 +78,12 @@ export async function startWorkers(opts: {
   const notifications = config.exchange.enabled
     ? await startNotificationWorker({ config, logger, db, filter: (recipient, resources) => consent.filter(recipient, resources, 'exchange') })
     : undefined;
+  // Shared risk stratification: recompute marked people through the write path (src/risk).
+  const riskDrain = startRiskDrain({ db, repo, protocol: loadProtocol(config.risk.protocolFile), logger, ...config.risk });
+  logger.info({ intervalMs: config.risk.drainIntervalMs }, 'risk recomputation drain started');
   return {
     close: async () => {
-      await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close(), notifications?.close()]);
+      await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close(), notifications?.close(), riskDrain.close()]);
     },
   };
 }
