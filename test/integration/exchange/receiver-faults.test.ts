@@ -138,6 +138,34 @@ describe('delivery faults', () => {
     await expectExactlyOnce();
   });
 
+  it('a retry arriving while the receiver is still writing the timed-out request updates what that request creates: no duplicate Patient', async () => {
+    await hub.close();
+    const keys = { keysFile: hub.keysFile, keys: hub.keys };
+    hub = await startHub({ tmp: tmp.path, receiver, ...keys, redisPrefix: `test:exchange-faults:${randomUUID()}:`, env: { EXCHANGE_REQUEST_TIMEOUT_MS: '3000' } });
+    await alignToAco(hub, people);
+    const n = await ingestAndCount();
+    // The receiver's database is stuck: its transactions read (match nothing yet) and then wait
+    // to write. The hub gives up after 3 s and sends again while the first request is still
+    // inside its transaction; then the database frees up and both requests finish.
+    const stuck = receiver.db.db.transaction(async (tx) => {
+      await tx.query('LOCK TABLE resource IN EXCLUSIVE MODE');
+      hub.startWorker();
+      await waitFor('retries to reach the receiver', async () => receiver.faults.seen.transaction >= n + 1, 60_000);
+      await new Promise((r) => setTimeout(r, 1000)); // the retries are inside their transactions by now
+    });
+    await stuck;
+    expect(await settled()).toEqual({ delivered: n });
+    const a = await attempts();
+    expect(a.some((x) => x.outcome === 'retry' && x.http_status === null)).toBe(true);
+    // The requests the hub gave up on were released with the rest: let them finish, then check
+    // that no transaction of the receiver still holds its resource table.
+    await new Promise((r) => setTimeout(r, 2000));
+    await waitFor('the receiver to go idle', async () => (await receiver.db.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'resource'::regclass AND pid <> pg_backend_pid()",
+    )).rows[0].n === 0);
+    await expectExactlyOnce();
+  });
+
   it('retries while the token endpoint fails, then delivers', async () => {
     const n = await ingestAndCount();
     receiver.faults.token.push({ status: 500 }, { status: 503 }, { status: 500 });
