@@ -1,0 +1,226 @@
+// Done-when of the change-in-condition notifications: a report POSTed at the real gateway
+// (SMART tokens of the demo clients, PostgreSQL, Redis) reaches the ACO's rest-hook endpoint —
+// a separate process on loopback that checks the gateway's SMART token — as a Subscriptions R4
+// Backport notification Bundle: handshake first (requested → active), then id-only event
+// notifications numbered per subscription. A report about a person the ACO has no relationship
+// with is not notified at all, and only the owner sees its Subscription.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CARE_COORDINATION_ROLE_SYSTEM, CHANGE_IN_CONDITION_QUESTIONNAIRE } from '../../../src/care/change-in-condition/vocabulary.js';
+import { notificationStore } from '../../../src/notifications/notification-store.js';
+import { TOPICS } from '../../../src/notifications/topics.js';
+import { http } from '../../helpers/gateway.js';
+import { startNotificationHub, type NotificationHub, type ReceivedNotification } from '../../support/notification-hub.js';
+
+const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport';
+const prefix = `test:notify:${randomUUID()}:`;
+const tmp = join(process.cwd(), 'tmp', `notifications-${randomUUID()}`);
+let hub: NotificationHub;
+let sma: string;
+let mco: string;
+let aco: string;
+let otherAco: string;
+let aligned: string;
+let unrelated: string;
+
+const as = (t: string) => ({ authorization: `Bearer ${t}` });
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const param = (p: any, name: string) => p.parameter.find((x: { name: string }) => x.name === name);
+const events = (n: ReceivedNotification) => n.body.entry[0].resource.parameter.filter((x: { name: string }) => x.name === 'notification-event');
+const typeOf = (n: ReceivedNotification) => param(n.body.entry[0].resource, 'type').valueCode;
+
+const report = (patientId: string, yes: string[]) => ({
+  resourceType: 'QuestionnaireResponse',
+  questionnaire: CHANGE_IN_CONDITION_QUESTIONNAIRE,
+  status: 'completed',
+  subject: { reference: `Patient/${patientId}` },
+  authored: new Date().toISOString(),
+  item: [{ linkId: 'changes', item: yes.map((linkId) => ({ linkId, answer: [{ valueBoolean: true }] })) }],
+});
+
+const subscription = (endpoint: string) => ({
+  resourceType: 'Subscription',
+  meta: { profile: [`${BACKPORT}/StructureDefinition/backport-subscription`] },
+  status: 'requested',
+  reason: 'Change-in-condition alerts for our aligned members',
+  criteria: TOPICS.changeInCondition,
+  channel: {
+    type: 'rest-hook',
+    endpoint,
+    payload: 'application/fhir+json',
+    _payload: { extension: [{ url: `${BACKPORT}/StructureDefinition/backport-payload-content`, valueCode: 'id-only' }] },
+    extension: [{ url: `${BACKPORT}/StructureDefinition/backport-timeout`, valueUnsignedInt: 20 }],
+  },
+});
+
+beforeAll(async () => {
+  mkdirSync(tmp, { recursive: true });
+  hub = await startNotificationHub({ tmp, prefix });
+  sma = await hub.token('sma-admin', 'system/*.cruds');
+  mco = await hub.token('bluecare-care-mgmt', 'system/QuestionnaireResponse.cruds system/CareTeam.cruds system/Patient.rs');
+  aco = await hub.token('sunrise-ehr', 'system/Subscription.cruds system/QuestionnaireResponse.rs');
+  otherAco = await hub.token('riverside-ehr', 'system/Subscription.cruds');
+  const patient = async (gp?: string) =>
+    (
+      await http(
+        'POST',
+        `${hub.gw.fhir}/Patient`,
+        { resourceType: 'Patient', name: [{ family: 'Watch' }], ...(gp ? { generalPractitioner: [{ reference: `Organization/${gp}` }] } : {}) },
+        as(sma),
+      )
+    ).body.id as string;
+  aligned = await patient('aco-sunrise');
+  unrelated = await patient();
+  for (const id of [aligned, unrelated]) {
+    const c = await http(
+      'POST',
+      `${hub.gw.fhir}/Coverage`,
+      { resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${id}` }, payor: [{ reference: 'Organization/mco-bluecare' }] },
+      as(sma),
+    );
+    expect(c.status).toBe(201);
+  }
+  const rn = (await http('POST', `${hub.gw.fhir}/Practitioner`, { resourceType: 'Practitioner', name: [{ family: 'Nurse' }] }, as(sma))).body.id;
+  // The MCO names the points of contact through the normal API.
+  const team = await http(
+    'POST',
+    `${hub.gw.fhir}/CareTeam`,
+    {
+      resourceType: 'CareTeam',
+      status: 'active',
+      subject: { reference: `Patient/${aligned}` },
+      participant: [{ role: [{ coding: [{ system: CARE_COORDINATION_ROLE_SYSTEM, code: 'aco-rn-care-coordinator' }] }], member: { reference: `Practitioner/${rn}` } }],
+    },
+    as(mco),
+  );
+  expect(team.status).toBe(201);
+});
+
+afterAll(async () => {
+  await hub?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hook)', () => {
+  let subId: string;
+
+  it('refuses a Subscription to an endpoint not registered for the organization: 422, nothing stored', async () => {
+    const r = await http('POST', `${hub.gw.fhir}/Subscription`, subscription('http://127.0.0.1:9/somewhere-else'), as(aco));
+    expect(r.status).toBe(422);
+    expect(r.body.issue[0].expression).toEqual(['Subscription.channel.endpoint']);
+    const rows = await hub.gw.gateway.db.query(`SELECT 1 FROM resource WHERE resource_type = 'Subscription'`);
+    expect(rows.rows).toHaveLength(0);
+    // Another organization's registered endpoint is just as foreign.
+    expect((await http('POST', `${hub.gw.fhir}/Subscription`, subscription(hub.receiver.endpoint), as(otherAco))).status).toBe(422);
+  });
+
+  it('creates the Subscription (requested), sends the handshake with a SMART token, then makes it active', async () => {
+    const r = await http('POST', `${hub.gw.fhir}/Subscription`, subscription(hub.receiver.endpoint), as(aco));
+    expect(r.status).toBe(201);
+    expect(r.body.status).toBe('requested');
+    subId = r.body.id;
+    const handshake = await waitFor('handshake', async () => (await hub.receiver.received()).find((n) => typeOf(n) === 'handshake'));
+    expect(handshake.authorized).toBe(true);
+    expect(handshake.contentType).toBe('application/fhir+json');
+    expect(handshake.body).toMatchObject({ resourceType: 'Bundle', type: 'history', meta: { profile: [`${BACKPORT}/StructureDefinition/backport-subscription-notification-r4`] } });
+    const status = handshake.body.entry[0].resource;
+    expect(status.resourceType).toBe('Parameters');
+    expect(param(status, 'subscription').valueReference.reference).toBe(`${hub.gw.fhir}/Subscription/${subId}`);
+    expect(param(status, 'topic').valueCanonical).toBe(TOPICS.changeInCondition);
+    expect(param(status, 'status').valueCode).toBe('requested');
+    expect(param(status, 'events-since-subscription-start').valueString).toBe('0');
+    expect(handshake.body.entry).toHaveLength(1);
+    const active = await waitFor('active', async () => {
+      const s = await http('GET', `${hub.gw.fhir}/Subscription/${subId}`, undefined, as(aco));
+      return s.body.status === 'active' && s.body;
+    });
+    expect(active.criteria).toBe(TOPICS.changeInCondition);
+  });
+
+  it('shows a Subscription to its owner only', async () => {
+    expect((await http('GET', `${hub.gw.fhir}/Subscription/${subId}`, undefined, as(otherAco))).status).toBe(404);
+    expect((await http('GET', `${hub.gw.fhir}/Subscription/${subId}/$status`, undefined, as(otherAco))).status).toBe(404);
+    const search = await http('GET', `${hub.gw.fhir}/Subscription`, undefined, as(otherAco));
+    expect(search.body.entry ?? []).toEqual([]);
+    const mine = await http('GET', `${hub.gw.fhir}/Subscription`, undefined, as(aco));
+    expect(mine.body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([subId]);
+  });
+
+  it('notifies a report about an aligned member as an id-only event notification, numbered 1', async () => {
+    const posted = await http('POST', `${hub.gw.fhir}/QuestionnaireResponse`, report(aligned, ['fall', 'tired-confused-drowsy']), as(mco));
+    expect(posted.status).toBe(201);
+    const n = await waitFor('event notification', async () => (await hub.receiver.received()).find((x) => typeOf(x) === 'event-notification'));
+    writeFileSync(join(process.cwd(), 'tmp', 'last-notification-bundle.json'), JSON.stringify(n.body, null, 2));
+    expect(n.authorized).toBe(true);
+    const status = n.body.entry[0].resource;
+    expect(param(status, 'status').valueCode).toBe('active');
+    expect(param(status, 'topic').valueCanonical).toBe(TOPICS.changeInCondition);
+    expect(param(status, 'events-since-subscription-start').valueString).toBe('1');
+    const [event] = events(n);
+    const part = (name: string) => event.part.find((p: { name: string }) => p.name === name);
+    expect(part('event-number').valueString).toBe('1');
+    expect(Date.parse(part('timestamp').valueInstant)).not.toBeNaN();
+    const focusUrl = `${hub.gw.fhir}/QuestionnaireResponse/${posted.body.id}`;
+    expect(part('focus').valueReference.reference).toBe(focusUrl);
+    // id-only: the focus entry carries its URL, request and response, never the resource.
+    expect(n.body.entry).toHaveLength(2);
+    expect(n.body.entry[1]).toEqual({ fullUrl: focusUrl, request: { method: 'POST', url: 'QuestionnaireResponse' }, response: { status: '201' } });
+    expect(JSON.stringify(n.body)).not.toContain('Watch');
+    // The disclosure is audited like any exchange delivery.
+    const audits = await hub.gw.gateway.db.query(
+      `SELECT 1 FROM idx_reference WHERE resource_type = 'AuditEvent' AND param = 'agent' AND target_type = 'Organization' AND target_id = 'aco-sunrise'`,
+    );
+    expect(audits.rows.length).toBeGreaterThan(0);
+  });
+
+  it('does not notify a report about a person the ACO has no relationship with, not even by id', async () => {
+    const hidden = await http('POST', `${hub.gw.fhir}/QuestionnaireResponse`, report(unrelated, ['pain']), as(mco));
+    expect(hidden.status).toBe(201);
+    const next = await http('POST', `${hub.gw.fhir}/QuestionnaireResponse`, report(aligned, ['ate-drank-less']), as(mco));
+    const second = await waitFor('second event', async () =>
+      (await hub.receiver.received()).find((x) => typeOf(x) === 'event-notification' && events(x)[0].part[0].valueString === '2'),
+    );
+    expect(events(second)[0].part.find((p: { name: string }) => p.name === 'focus').valueReference.reference).toBe(`${hub.gw.fhir}/QuestionnaireResponse/${next.body.id}`);
+    const all = JSON.stringify(await hub.receiver.received());
+    expect(all).not.toContain(hidden.body.id);
+    expect(all).not.toContain(unrelated);
+    const rows = await notificationStore.list(hub.gw.gateway.db, subId);
+    expect(rows.filter((r) => r.focus?.id === hidden.body.id)).toEqual([]);
+    expect(rows.map((r) => [r.kind, r.eventNumber ?? null, r.state])).toEqual([
+      ['handshake', null, 'delivered'],
+      ['event-notification', 1, 'delivered'],
+      ['event-notification', 2, 'delivered'],
+    ]);
+  });
+
+  it('answers $status with the events since the subscription started', async () => {
+    const r = await http('GET', `${hub.gw.fhir}/Subscription/${subId}/$status`, undefined, as(aco));
+    expect(r.status).toBe(200);
+    expect(r.body.type).toBe('searchset');
+    const status = r.body.entry[0].resource;
+    expect(param(status, 'type').valueCode).toBe('query-status');
+    expect(param(status, 'status').valueCode).toBe('active');
+    expect(param(status, 'events-since-subscription-start').valueString).toBe('2');
+    const all = await http('GET', `${hub.gw.fhir}/Subscription/$status`, undefined, as(aco));
+    expect(all.body.total).toBe(1);
+  });
+
+  it('advertises the topics in the CapabilityStatement', async () => {
+    const cs = (await http('GET', `${hub.gw.fhir}/metadata`)).body;
+    const sub = cs.rest[0].resource.find((r: { type: string }) => r.type === 'Subscription');
+    const topics = sub.extension.filter((e: { url: string }) => e.url === `${BACKPORT}/StructureDefinition/capabilitystatement-subscriptiontopic-canonical`).map((e: { valueCanonical: string }) => e.valueCanonical);
+    expect(topics.sort()).toEqual(Object.values(TOPICS).sort());
+    expect(sub.operation.map((o: { name: string }) => o.name)).toContain('status');
+  });
+});
