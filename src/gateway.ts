@@ -30,6 +30,7 @@ import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/au
 import { ConsentEngine } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { createWritePath } from './write-path.js';
+import { alignmentRoutes } from './alignment/alignment-routes.js';
 import { riskInputWriteHook } from './risk/risk-pending.js';
 import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
 import type { FhirRequest } from './fhir/router.js';
@@ -128,7 +129,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     smart: auth === 'none' ? undefined : { tokenUrl: auth.tokenUrl },
     operations: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/export` }],
     resourceOperations: {
-      Patient: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/patient-export` }],
+      Patient: [
+        { name: 'export', definition: `${BULK_IG}/OperationDefinition/patient-export` },
+        { name: 'alignment', definition: ALIGNMENT_OPERATION },
+      ],
       Group: [{ name: 'export', definition: `${BULK_IG}/OperationDefinition/group-export` }],
       Subscription: [STATUS_OPERATION],
     },
@@ -199,6 +203,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   app.use(ingest.routes);
   app.use(
     '/fhir',
+    alignmentRoutes({
+      db,
+      repo,
+      accessFor,
+      callerFor: auth === 'none' ? () => LOCAL_REQUESTER : (res) => requesterOf(res),
+      disclose: auth === 'none' ? undefined : async (caller, resources) => (await consent.filter(caller, resources, 'disclosure')).permitted,
+    }),
+  );
+  app.use(
+    '/fhir',
     fhirRoutes({
       router,
       maxBodyBytes: config.maxBodyBytes,
@@ -242,6 +256,9 @@ function channelOf(req: FhirRequest): DisclosureChannel {
   if (segs.length === 2) return 'read';
   return segs.length === 3 ? 'history' : 'vread';
 }
+
+/** Patient/[id]/$alignment: the explanation of a beneficiary's alignment (docs/alignment.md). */
+const ALIGNMENT_OPERATION = 'https://lead-gateway.example.org/fhir/OperationDefinition/Patient-alignment';
 
 /** FHIR Bulk Data Access IG (v2.0.0) canonical base: $export at system, Patient and Group level. */
 const BULK_IG = 'http://hl7.org/fhir/uv/bulkdata';

@@ -5,6 +5,7 @@ import { keysGenerate } from './keys.js';
 import { token } from './token.js';
 import { workerCommand } from './worker.js';
 import { registerDeliveries } from './deliveries.js';
+import { registerRisk } from './risk.js';
 
 export function register(program: Command): void {
   program
@@ -15,6 +16,7 @@ export function register(program: Command): void {
     });
 
   registerDeliveries(program, process.env);
+  registerRisk(program, process.env);
 
   const keys = program.command('keys').description('SMART Backend Services client keys');
   keys

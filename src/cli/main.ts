@@ -1,5 +1,6 @@
 // The `lead-gateway` command line. One file per command; this file only registers them.
 import { Command } from 'commander';
+import { registerAlign } from './align.js';
 import { registerIngest } from './ingest.js';
 import { registerSamples } from './samples.js';
 import { serveCommand } from './serve.js';
@@ -20,5 +21,6 @@ const extra = await import('./commands.js').catch(() => undefined);
 extra?.register(program);
 registerIngest(program, process.env);
 registerSamples(program);
+registerAlign(program, process.env);
 
 await program.parseAsync(process.argv);

@@ -8,7 +8,12 @@ const PATIENT_REF = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/\d+)?
 export function patientsOf(resource: Resource): string[] {
   if (resource.resourceType === 'Patient') return resource.id ? [resource.id] : [];
   const out = new Set<string>();
-  const r = resource as unknown as Record<string, unknown>;
+  let r = resource as unknown as Record<string, unknown>;
+  // An alignment roster's dropped (inactive) members are no longer the ACO's people: the roster
+  // tells the ACO who left (ATR changeType dropped) without needing a relationship with them.
+  if (resource.resourceType === 'Group' && resource.member?.some((m) => m.inactive)) {
+    r = { ...r, member: resource.member.filter((m) => !m.inactive) };
+  }
   for (const k in r) {
     if (k === 'meta' || k === 'text') continue;
     const v = r[k];

@@ -82,3 +82,16 @@ export async function pendingCount(sql: Sql): Promise<number> {
   const r = await sql.query<{ n: number }>('SELECT count(*)::int AS n FROM risk_pending');
   return r.rows[0].n;
 }
+
+/** Marks every current Patient (`lead-gateway risk recompute --all`, or after a protocol change). */
+export async function markAllPending(sql: Sql): Promise<number> {
+  const r = await sql.query<{ n: number }>(
+    `WITH m AS (
+       INSERT INTO risk_pending (patient_id, seq)
+       SELECT id, nextval('risk_pending_seq') FROM resource WHERE resource_type = 'Patient' AND NOT deleted
+       ON CONFLICT (patient_id) DO UPDATE SET seq = EXCLUDED.seq
+       RETURNING 1)
+     SELECT count(*)::int AS n FROM m`,
+  );
+  return r.rows[0].n;
+}
