@@ -3,6 +3,7 @@
 // searched and the explanations read over HTTP with real SMART tokens of the demo partners.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { Group } from '@medplum/fhirtypes';
 import { createAuth, type Auth } from '../../../src/auth/wiring.js';
 import { loadPartners, medicaidPlansOf } from '../../../src/config/partners.js';
@@ -44,7 +45,7 @@ function csv(rows: Row[]): string {
 
 async function ingestRows(rows: Row[]): Promise<void> {
   const report = await runAsSource('sma-state', () =>
-    ingest([csv(rows)], {
+    ingest(Readable.from([csv(rows)]), {
       layout: eligibilityMonthLayout,
       format: 'csv',
       repo: gw.gateway.repo,
