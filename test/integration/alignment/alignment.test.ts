@@ -5,25 +5,23 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Group } from '@medplum/fhirtypes';
-import { createAuth, type Auth } from '../../../src/auth/wiring.js';
 import { loadPartners, medicaidPlansOf } from '../../../src/config/partners.js';
 import { runAsSource } from '../../../src/exchange/write-source.js';
 import { ingest } from '../../../src/ingest/pipeline.js';
-import { silentLogger } from '../../../src/logger.js';
 import { eligibilityMonthLayout } from '../../../src/mappers/eligibility-month/index.js';
 import { patientId } from '../../../src/mappers/common/parties.js';
 import { runAlignment } from '../../../src/alignment/run.js';
 import { readSuppliedRoster } from '../../../src/alignment/supplied-rosters.js';
 import { CHANGE_TYPE_EXTENSION, ROSTER_IDENTIFIER_SYSTEM } from '../../../src/alignment/roster.js';
-import { http, startGateway, type RunningGateway } from '../../helpers/gateway.js';
+import { http, type RunningGateway } from '../../helpers/gateway.js';
+import { downloadAll, runExport, startBulkGateway, type BulkFixture } from '../bulk/helpers.js';
 import { demoToken } from '../../helpers/demo-token.js';
-import { cleanupPrefix } from '../auth/helpers.js';
 
 const prefix = `test:align:${randomUUID()}:`;
 const dir = `${process.cwd()}/tmp/align-test-${randomUUID()}`;
 const partners = loadPartners('config/partners.json');
 let gw: RunningGateway;
-let auth: Auth;
+let bulk: BulkFixture;
 
 // Performance year 2028: the demo agreements (config/partners.json) start on 2028-01-01.
 const MONTHS = ['2028-01', '2028-02', '2028-03'];
@@ -63,20 +61,14 @@ const changes = (g: Group) =>
 
 beforeAll(async () => {
   mkdirSync(dir, { recursive: true });
-  gw = await startGateway('postgres', {
-    env: { PARTNERS_FILE: 'config/partners.json', GATEWAY_KEYS_FILE: '', EXCHANGE_QUEUE_PREFIX: `${prefix}ex` },
-    auth: async (config) => {
-      auth = await createAuth({ ...config, dataDir: dir }, silentLogger, { keyPrefix: prefix });
-      return auth.wiring;
-    },
-  });
+  // With an export worker in the process: the roster is exported with Group/[id]/$export.
+  bulk = await startBulkGateway('postgres', { EXCHANGE_QUEUE_PREFIX: `${prefix}ex` });
+  gw = bulk.gw;
   await ingestRows(Object.values(people).flatMap((p) => MONTHS.map((m) => ({ ...p, year_month: m }))));
 }, 180_000);
 
 afterAll(async () => {
-  await gw?.close();
-  await cleanupPrefix(auth.redis, prefix);
-  await auth?.close();
+  await bulk?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -194,6 +186,13 @@ describe('alignment runs and rosters', () => {
     ]);
     // ffs has fee-for-service Medicaid: not a BlueCare member.
     expect((await http('GET', `${gw.fhir}/Patient/${id('ffs')}/$alignment`, undefined, as)).status).toBe(404);
+  });
+
+  it('the ACO exports its roster with Group/[id]/$export: current members only, never the dropped', async () => {
+    const sunrise = await demoToken(gw.url, 'sunrise-ehr', 'system/Group.rs system/Patient.rs');
+    const manifest = await runExport(`${gw.fhir}/Group/alignment-aco-sunrise-2028/$export?_type=Patient`, sunrise);
+    const files = await downloadAll(manifest, sunrise);
+    expect((files.Patient ?? []).map((p: { id: string }) => p.id).sort()).toEqual([id('ffs'), id('greenway')].sort());
   });
 
   it('a scope without Patient read gets 403', async () => {
