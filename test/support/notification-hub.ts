@@ -30,7 +30,8 @@ export interface ReceivedNotification {
 export interface ReceiverProcess {
   url: string;
   endpoint: string;
-  received(): Promise<ReceivedNotification[]>;
+  /** What arrived (after the first `since`). */
+  received(since?: number): Promise<ReceivedNotification[]>;
   close(): Promise<void>;
 }
 
@@ -50,7 +51,7 @@ export async function startReceiverProcess(opts: { jwksFile: string; out?: strin
   return {
     url,
     endpoint: `${url}/notify`,
-    received: async () => (await (await fetch(`${url}/received`)).json()) as ReceivedNotification[],
+    received: async (since = 0) => (await (await fetch(`${url}/received?since=${since}`)).json()) as ReceivedNotification[],
     close: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));
@@ -71,10 +72,10 @@ export function notificationPartners(receiverUrl: string): PartnersFile {
   for (const o of [sma, mco, aco, other]) delete o.endpoint;
   mco.clients = mco.clients.filter((c) => c.clientId === 'bluecare-care-mgmt');
   mco.clients[0].scopes = ['system/Patient.rs', 'system/QuestionnaireResponse.cruds', 'system/CareTeam.cruds', 'system/Observation.rs', 'system/Flag.rs', 'system/Communication.rs'];
-  aco.clients[0].scopes = [...aco.clients[0].scopes, 'system/Subscription.cruds', 'system/CareTeam.cruds', 'system/Flag.rs', 'system/Communication.rs'];
+  aco.clients[0].scopes = [...new Set([...aco.clients[0].scopes, 'system/Subscription.cruds', 'system/CareTeam.cruds', 'system/Flag.rs', 'system/Communication.rs'])];
   aco.endpoint = { fhirBaseUrl: `${receiverUrl}/fhir`, tokenUrl: `${receiverUrl}/auth/token`, clientId: 'lead-gateway', scope: 'system/*.rs' };
   aco.notificationEndpoints = [`${receiverUrl}/notify`];
-  other.clients[0].scopes = [...other.clients[0].scopes, 'system/Subscription.cruds'];
+  other.clients[0].scopes = [...new Set([...other.clients[0].scopes, 'system/Subscription.cruds'])];
   other.notificationEndpoints = ['http://127.0.0.1:9/riverside-notifications'];
   return { defaults: { rateLimit: { requests: 1_000_000, windowSeconds: 60 } }, organizations: [sma, mco, aco, other], agreements: [] };
 }

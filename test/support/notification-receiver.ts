@@ -3,7 +3,7 @@
 // It is the ACO side of SMART Backend Services too: POST /auth/token verifies the gateway's
 // client assertion (private_key_jwt, the hub's public keys) and issues an opaque token;
 // POST /notify accepts notification Bundles only with a token it issued (else 401) and records
-// each one (arrival time, whether authorized, body) as a JSON line; GET /received returns them.
+// each one (arrival time, whether authorized, body) as a JSON line; GET /received[?since=N] returns them.
 // Prints {"port": N} on stdout once listening.
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -57,7 +57,11 @@ const server = createServer((req, res) => {
       res.writeHead(200);
       return res.end();
     }
-    if (req.method === 'GET' && req.url === '/received') return send(200, received);
+    if (req.method === 'GET' && req.url?.startsWith('/received')) {
+      // ?since=N: only what arrived after the first N (the bench polls without re-reading all).
+      const since = Number(new URL(req.url, 'http://x').searchParams.get('since') ?? 0);
+      return send(200, received.slice(since));
+    }
     send(404, { error: 'not found' });
   })().catch(() => {
     res.writeHead(500);
