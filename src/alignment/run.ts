@@ -28,6 +28,8 @@ export interface AlignmentRunResult {
   aligned: number;
   byPathway: Record<string, number>;
   rosters: { acoId: string; groupId: string; members: number; written: boolean; changes: Record<ChangeType, number> }[];
+  /** Milliseconds per phase (bench/alignment.ts). */
+  timings: { readFacts: number; decide: number; writeRosters: number; saveDecisions: number };
 }
 
 const PERIOD = /^(20\d{2})$/;
@@ -38,6 +40,13 @@ export async function runAlignment(opts: AlignmentRunOptions): Promise<Alignment
   const now = (opts.now ?? (() => new Date()))();
   const runId = randomUUID();
   const policy = policyFrom(directory);
+  let mark = performance.now();
+  const lap = (): number => {
+    const t = performance.now();
+    const ms = Math.round(t - mark);
+    mark = t;
+    return ms;
+  };
   const facts = await loadEnrollment(db, period);
   const supplied = opts.supplied ?? [];
   // People named only by a supplied roster are aligned too (CMS aligned them; no Medicaid facts needed).
@@ -49,6 +58,7 @@ export async function runAlignment(opts: AlignmentRunOptions): Promise<Alignment
     }
   }
   const previous = await previousAcos(db, period);
+  const readFacts = lap();
   const suppliedBy = groupBy(supplied, (s) => s.patientId);
   const decisions = facts.map((f) => decideAlignment(period, f, suppliedBy.get(f.patientId) ?? [], policy, previous.get(f.patientId)));
 
@@ -63,6 +73,7 @@ export async function runAlignment(opts: AlignmentRunOptions): Promise<Alignment
     for (const p of new Set(d.segments.map((s) => s.pathway))) byPathway[p] = (byPathway[p] ?? 0) + 1;
   }
 
+  const decide = lap();
   const rosters: AlignmentRunResult['rosters'] = [];
   await repo.withTransaction(async (tx) => {
     for (const aco of directory.organizations.filter((o) => o.type === 'ACO')) {
@@ -80,8 +91,10 @@ export async function runAlignment(opts: AlignmentRunOptions): Promise<Alignment
       });
     }
   });
+  const writeRosters = lap();
   await saveDecisions(db, runId, period, decisions, now);
-  return { runId, period, beneficiaries: decisions.length, aligned: decisions.filter((d) => d.segments.length).length, byPathway, rosters };
+  const timings = { readFacts, decide, writeRosters, saveDecisions: lap() };
+  return { runId, period, beneficiaries: decisions.length, aligned: decisions.filter((d) => d.segments.length).length, byPathway, rosters, timings };
 }
 
 function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
