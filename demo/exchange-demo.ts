@@ -7,7 +7,7 @@
 // Needs Redis (REDIS_URL, default 127.0.0.1:6379; a demo-only queue prefix is used and removed).
 // Uses the embedded store (PGlite) for both gateways under tmp/demo-*; nothing else is touched.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
@@ -23,6 +23,7 @@ import { silentLogger } from '../src/logger.js';
 import { patientId } from '../src/mappers/common/parties.js';
 import { createLayouts, parseRxNormCrosswalk, type FridClassList } from '../src/mappers/index.js';
 
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const SOURCE = 'mco-bluecare';
 const ACO = 'aco-sunrise';
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -62,6 +63,11 @@ async function main(): Promise<void> {
   const acoUrl = `http://127.0.0.1:${port}`;
   aco.endpoint = { ...aco.endpoint!, fhirBaseUrl: `${acoUrl}/fhir`, tokenUrl: `${acoUrl}/auth/token` };
   for (const a of directory.agreements) if (a.period.start > today) a.period = { start: today };
+  // Loopback only: the demo never sends anything (data, tokens, queue jobs) off this machine.
+  const remote = [env.redisUrl, ...directory.organizations.flatMap((o) => (o.endpoint ? [o.endpoint.fhirBaseUrl, o.endpoint.tokenUrl] : []))].filter(
+    (u) => !LOOPBACK.has(new URL(u).hostname),
+  );
+  if (remote.length) throw new Error(`the demo only talks to loopback; not loopback: ${remote.join(', ')}`);
   writeFileSync(join(work, 'hub-partners.json'), JSON.stringify(directory, null, 2));
   parsePartners(directory);
   writeFileSync(
@@ -76,7 +82,8 @@ async function main(): Promise<void> {
   );
 
   // 3. The ACO's FHIR server: a second gateway process.
-  say(`▶ ACO ${ACO}: gateway on ${acoUrl} (own SMART token server, own store)`);
+  const receiverLog = join(work, 'aco-gateway.log');
+  say(`▶ ACO ${ACO}: gateway on ${acoUrl} (own SMART token server, own store; log ${receiverLog})`);
   const receiver = spawn(process.execPath, ['bin/lead-gateway.js', 'serve'], {
     env: {
       PATH: process.env.PATH ?? '',
@@ -88,13 +95,13 @@ async function main(): Promise<void> {
       EXCHANGE_ENABLED: 'false',
       REDIS_URL: env.redisUrl,
       BULK_QUEUE_PREFIX: `${prefix}aco-bulk`,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', openSync(receiverLog, 'a'), openSync(receiverLog, 'a')],
   });
   const stopReceiver = () => receiver.kill('SIGTERM');
   receiver.once('exit', (code, signal) => {
-    if (!stopping) process.stderr.write(`the ACO gateway exited (code ${code}, signal ${signal})\n`);
+    if (!stopping) process.stderr.write(`the ACO gateway exited (code ${code}, signal ${signal}); see ${receiverLog}\n`);
   });
   process.once('exit', stopReceiver);
   for (let i = 0; ; i++) {
@@ -106,6 +113,7 @@ async function main(): Promise<void> {
   // 4. The hub, with its delivery worker in this process (like `serve --with-worker`).
   const config = loadConfig({
     ...process.env,
+    DATABASE_URL: undefined, // the embedded store under tmp/demo-*, whatever the shell has set
     DATA_DIR: join(work, 'hub-data'),
     PARTNERS_FILE: join(work, 'hub-partners.json'),
     GATEWAY_KEYS_FILE: join(work, 'hub-keys.json'),
@@ -191,7 +199,19 @@ async function main(): Promise<void> {
   if (process.argv.includes('--clean')) rmSync(work, { recursive: true, force: true });
 }
 
+/** A token for the demo viewer; a dropped connection (the ACO busy storing deliveries) is retried. */
 async function viewerToken(jwk: JWK, tokenUrl: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await requestViewerToken(jwk, tokenUrl);
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof TypeError)) throw err; // fetch failed: no answer at all
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+async function requestViewerToken(jwk: JWK, tokenUrl: string): Promise<string> {
   const assertion = await new SignJWT({ jti: crypto.randomUUID() })
     .setProtectedHeader({ alg: 'ES384', kid: jwk.kid!, typ: 'JWT' })
     .setIssuer('aco-viewer')
@@ -204,13 +224,15 @@ async function viewerToken(jwk: JWK, tokenUrl: string): Promise<string> {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/*.rs', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
   });
+  if (!res.ok) throw new Error(`the ACO's token endpoint answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stderr.write(`demo failed: ${(err as Error).stack ?? String(err)}\n`);
+    const cause = (err as Error).cause as Error | undefined;
+    process.stderr.write(`demo failed: ${(err as Error).stack ?? String(err)}${cause ? `\ncaused by: ${cause.message}` : ''}\n`);
     process.exit(1);
   },
 );
