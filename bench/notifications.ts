@@ -6,10 +6,10 @@
 // that stamps each arrival with its own clock. Latency = arrival − the moment the client started
 // the POST (and − the moment the 201 came back, i.e. after commit).
 //
-//   npm run bench:notifications -- [--reports 1000] [--people 50] [--concurrency 8] [--rate 20]
+//   npm run bench:notifications -- [--reports 1000] [--people 50] [--concurrency 8] [--rate 5]
 //
 // Two runs of --reports each: a burst (--concurrency writers back to back: the latency then
-// includes the backlog) and a paced run (--rate reports/s, the worker mostly idle). Needs
+// includes the backlog) and a paced run (--rate reports/s, at most 2 in flight). Needs
 // PostgreSQL (postgres://postgres@127.0.0.1:5432/test, a fresh schema, dropped after) and Redis
 // (127.0.0.1:6379, own key prefix, removed after). One Node process runs the gateway and the
 // notification worker (EXCHANGE_CONCURRENCY 4, dispatch interval 50 ms).
@@ -69,13 +69,17 @@ async function run(hub: NotificationHub, mco: string, people: string[], n: numbe
   };
   const t0 = Date.now();
   if (mode.rate) {
-    const pending: Promise<void>[] = [];
+    // At most `concurrency` in flight: a rate above what the machine takes must not pile up
+    // requests (they would hold every pool connection and starve the worker).
+    const inFlight = new Set<Promise<void>>();
     for (let i = 0; i < n; i++) {
       const due = t0 + (i * 1000) / mode.rate;
       if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
-      pending.push(one(offset + i));
+      if (inFlight.size >= (mode.concurrency ?? 8)) await Promise.race(inFlight);
+      const p: Promise<void> = one(offset + i).finally(() => inFlight.delete(p));
+      inFlight.add(p);
     }
-    await Promise.all(pending);
+    await Promise.all(inFlight);
   } else {
     let next = 0;
     await Promise.all(Array.from({ length: mode.concurrency ?? 8 }, async () => {
@@ -107,7 +111,7 @@ async function main(): Promise<void> {
   const reports = Number(arg('reports', '1000'));
   const peopleCount = Number(arg('people', '50'));
   const concurrency = Number(arg('concurrency', '8'));
-  const rate = Number(arg('rate', '20'));
+  const rate = Number(arg('rate', '5'));
   const tmp = join(process.cwd(), 'tmp', `bench-notifications-${randomUUID()}`);
   mkdirSync(tmp, { recursive: true });
   log(`Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim()}; ${new Date().toISOString()}; load average at start ${load()}`);
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
       );
     row(`burst, ${concurrency} concurrent writers`, await run(hub, mco, people, reports, { concurrency }, 0));
     log(`(load average ${load()})`);
-    row(`paced, ${rate} reports/s`, await run(hub, mco, people, reports, { rate }, reports));
+    row(`paced, ${rate} reports/s (≤ 2 in flight)`, await run(hub, mco, people, reports, { rate, concurrency: 2 }, reports));
     const attempts = await hub.gw.gateway.db.query<{ kind: string; state: string; n: number; retried: number }>(
       `SELECT kind, state, count(*)::int AS n, count(*) FILTER (WHERE attempts > 1)::int AS retried FROM notification GROUP BY kind, state ORDER BY kind, state`,
     );
