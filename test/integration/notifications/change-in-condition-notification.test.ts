@@ -66,7 +66,7 @@ const subscription = (endpoint: string) => ({
 
 beforeAll(async () => {
   mkdirSync(tmp, { recursive: true });
-  hub = await startNotificationHub({ tmp, prefix });
+  hub = await startNotificationHub({ tmp, prefix, env: { EXCHANGE_ATTEMPTS: '3' } });
   sma = await hub.token('sma-admin', 'system/*.cruds');
   mco = await hub.token('bluecare-care-mgmt', 'system/QuestionnaireResponse.cruds system/CareTeam.cruds system/Patient.rs');
   aco = await hub.token('sunrise-ehr', 'system/Subscription.cruds system/QuestionnaireResponse.rs');
@@ -214,6 +214,42 @@ describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hoo
     expect(param(status, 'events-since-subscription-start').valueString).toBe('2');
     const all = await http('GET', `${hub.gw.fhir}/Subscription/$status`, undefined, as(aco));
     expect(all.body.total).toBe(1);
+  });
+
+  it('sends heartbeats on the period, and nothing once the owner turns the Subscription off', async () => {
+    const withHeartbeat = subscription(hub.receiver.endpoint);
+    withHeartbeat.channel.extension.push({ url: `${BACKPORT}/StructureDefinition/backport-heartbeat-period`, valueUnsignedInt: 1 });
+    const r = await http('POST', `${hub.gw.fhir}/Subscription`, withHeartbeat, as(aco));
+    expect(r.status).toBe(201);
+    const ref = `${hub.gw.fhir}/Subscription/${r.body.id}`;
+    const ofIt = async () => (await hub.receiver.received()).filter((n) => param(n.body.entry[0].resource, 'subscription').valueReference.reference === ref);
+    const beats = await waitFor('two heartbeats', async () => {
+      const hb = (await ofIt()).filter((n) => typeOf(n) === 'heartbeat');
+      return hb.length >= 2 && hb;
+    });
+    expect(param(beats[0].body.entry[0].resource, 'status').valueCode).toBe('active');
+    expect(beats[0].body.entry).toHaveLength(1);
+    const current = (await http('GET', `${hub.gw.fhir}/Subscription/${r.body.id}`, undefined, as(aco))).body;
+    expect((await http('PUT', `${hub.gw.fhir}/Subscription/${r.body.id}`, { ...current, status: 'off' }, as(aco))).status).toBe(200);
+    await new Promise((res) => setTimeout(res, 500)); // a heartbeat already queued may still arrive
+    const before = (await ofIt()).length;
+    await new Promise((res) => setTimeout(res, 2500));
+    expect((await ofIt()).length).toBe(before);
+    // Only the gateway makes a Subscription active.
+    expect((await http('PUT', `${hub.gw.fhir}/Subscription/${r.body.id}`, { ...current, status: 'active' }, as(aco))).status).toBe(422);
+  });
+
+  it('makes a Subscription whose handshake cannot be delivered error', async () => {
+    // aco-riverside's registered endpoint does not answer (port 9, connection refused).
+    const r = await http('POST', `${hub.gw.fhir}/Subscription`, subscription('http://127.0.0.1:9/riverside-notifications'), as(otherAco));
+    expect(r.status).toBe(201);
+    const failed = await waitFor('error status', async () => {
+      const s = await http('GET', `${hub.gw.fhir}/Subscription/${r.body.id}`, undefined, as(otherAco));
+      return s.body.status === 'error' && s.body;
+    });
+    expect(failed.error).toMatch(/handshake failed/);
+    const rows = await notificationStore.list(hub.gw.gateway.db, r.body.id);
+    expect(rows.map((x) => [x.kind, x.state])).toEqual([['handshake', 'dead']]);
   });
 
   it('advertises the topics in the CapabilityStatement', async () => {
