@@ -3,7 +3,7 @@
 // Reports deliveries/s and commit-to-receiver latency (p50/p99, from the delivery log:
 // delivered_at − the commit's clock) with 1 and 2 `lead-gateway worker` processes.
 //
-//   npm run bench:exchange -- [--bundles 10000] [--workers 1,2] [--concurrency 8]
+//   npm run bench:exchange -- [--bundles 10000] [--workers 1,2] [--concurrency 8] [--trickle 200] [--trickle-rate 20]
 //
 // Needs PostgreSQL (postgres://postgres@127.0.0.1:5432/test; a fresh schema per run, dropped
 // after) and Redis (127.0.0.1:6379, own key prefix, removed after). The receiver is a stub in a
@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -162,6 +162,20 @@ async function measure(s: Setup, workers: number, trickle: number, ratePerSecond
   return { rate: (total - delivered0) / drain, drain, p50: Number(lat.p50), p99: Number(lat.p99), dead };
 }
 
+/** The 1-minute load average, sampled every 5 s while a phase runs: what else the machine was doing. */
+function loadSampler(): { stop(): string } {
+  const samples = [loadavg()[0]];
+  const timer = setInterval(() => samples.push(loadavg()[0]), 5000);
+  return {
+    stop() {
+      clearInterval(timer);
+      samples.push(loadavg()[0]);
+      const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+      return `${Math.min(...samples).toFixed(1)}–${Math.max(...samples).toFixed(1)} (mean ${mean.toFixed(1)})`;
+    },
+  };
+}
+
 async function teardown(s: Setup): Promise<void> {
   s.receiver.child.kill();
   await s.hub.close();
@@ -187,20 +201,21 @@ async function main(): Promise<void> {
   const trickle = Number(arg('trickle', '200'));
   const rate = Number(arg('trickle-rate', '20'));
   const log = (line: string) => process.stdout.write(`${line}\n`);
-  const { loadavg } = await import('node:os');
   log(`Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim()}; ${new Date().toISOString()}; load average at start ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const s = await setup(concurrency);
   try {
     const t0 = Date.now();
+    const commitLoad = loadSampler();
     for (let i = 0; i < bundles; i += 16) await Promise.all(Array.from({ length: Math.min(16, bundles - i) }, () => commitOne(s)));
     const commitSeconds = (Date.now() - t0) / 1000;
-    log(`${bundles} bundles (one QuestionnaireResponse + its Patient each, ${s.patients} people) committed in ${commitSeconds.toFixed(0)} s (${(bundles / commitSeconds).toFixed(0)}/s, 16 concurrent writers); per-destination concurrency ${concurrency} per worker process`);
+    log(`${bundles} bundles (one QuestionnaireResponse + its Patient each, ${s.patients} people) committed in ${commitSeconds.toFixed(0)} s (${(bundles / commitSeconds).toFixed(0)}/s, 16 concurrent writers; load average ${commitLoad.stop()}); per-destination concurrency ${concurrency} per worker process`);
     log('');
-    log(`| Worker processes | deliveries/s (backlog of ${bundles}) | drain s | commit→receiver p50 ms | p99 ms (${trickle} bundles at ${rate}/s, workers idle) |`);
-    log('|---|---|---|---|---|');
+    log(`| Worker processes | deliveries/s (backlog of ${bundles}) | drain s | commit→receiver p50 ms | p99 ms (${trickle} bundles at ${rate}/s, workers idle) | load average (1 min) during the row |`);
+    log('|---|---|---|---|---|---|');
     for (const w of arg('workers', '1,2').split(',').map(Number)) {
+      const load = loadSampler();
       const r = await measure(s, w, trickle, rate);
-      log(`| ${w} | ${r.rate.toFixed(0)} | ${r.drain.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} |${r.dead ? ` ${r.dead} not delivered` : ''}`);
+      log(`| ${w} | ${r.rate.toFixed(0)} | ${r.drain.toFixed(1)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${load.stop()} |${r.dead ? ` ${r.dead} not delivered` : ''}`);
     }
     log(`load average at end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
