@@ -123,6 +123,8 @@ async function main(): Promise<void> {
       const s = (performance.now() - t) / 1000;
       results.push({ run: variant + 1, seconds: s, beneficiariesPerSecond: Math.round(r.beneficiaries / s), aligned: r.aligned, timingsMs: r.timings, byPathway: r.byPathway, rosters: r.rosters.map((x) => ({ aco: x.acoId, members: x.members, changes: x.changes })) });
     }
+    // PGlite runs on this thread and starves the sampler: sample once more at the end too.
+    peak = Math.max(peak, process.memoryUsage().rss);
     const load1 = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'Coverage'");
     console.log(JSON.stringify({ store: STORE, people: PEOPLE, coverages: load1.rows[0].n, loadSeconds: +loadS.toFixed(1), runs: results, peakRssMiB: Math.round(peak / 2 ** 20) }, null, 2));
   } finally {
