@@ -216,6 +216,73 @@ describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hoo
     expect(all.body.total).toBe(1);
   });
 
+  it('withholds a notification the person\'s Consent denies to the ACO: not sent, audited, the number is a gap', async () => {
+    const optedOut = (
+      await http('POST', `${hub.gw.fhir}/Patient`, { resourceType: 'Patient', name: [{ family: 'Private' }], generalPractitioner: [{ reference: 'Organization/aco-sunrise' }] }, as(sma))
+    ).body.id;
+    await http('POST', `${hub.gw.fhir}/Coverage`, { resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${optedOut}` }, payor: [{ reference: 'Organization/mco-bluecare' }] }, as(sma));
+    const consent = await http(
+      'POST',
+      `${hub.gw.fhir}/Consent`,
+      {
+        resourceType: 'Consent',
+        status: 'active',
+        scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+        category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+        patient: { reference: `Patient/${optedOut}` },
+        dateTime: '2027-01-01T00:00:00Z',
+        policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' }] },
+        provision: {
+          type: 'deny',
+          actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { reference: 'Organization/aco-sunrise' } }],
+        },
+      },
+      as(sma),
+    );
+    expect(consent.status).toBe(201);
+    const denied = await http('POST', `${hub.gw.fhir}/QuestionnaireResponse`, report(optedOut, ['fall']), as(mco));
+    expect(denied.status).toBe(201);
+    const withheld = await waitFor('withheld', async () => (await notificationStore.list(hub.gw.gateway.db, subId)).find((r) => r.focus?.id === denied.body.id && r.state === 'withheld'));
+    expect(withheld.eventNumber).toBe(3);
+    const next = await http('POST', `${hub.gw.fhir}/QuestionnaireResponse`, report(aligned, ['pain']), as(mco));
+    await waitFor('event 4', async () => (await hub.receiver.received()).find((x) => typeOf(x) === 'event-notification' && events(x)[0].part[0].valueString === '4'));
+    const all = JSON.stringify(await hub.receiver.received());
+    expect(all).not.toContain(denied.body.id);
+    expect(all).toContain(next.body.id);
+    // The decision is audited (the AuditEvent names people only for what it disclosed).
+    const audits = await hub.gw.gateway.db.query<{ content: string }>(
+      `SELECT r.content::text AS content FROM idx_reference i JOIN resource r ON r.resource_type = i.resource_type AND r.id = i.id
+       WHERE i.resource_type = 'AuditEvent' AND i.param = 'agent' AND i.target_type = 'Organization' AND i.target_id = 'aco-sunrise'`,
+    );
+    expect(audits.rows.map((r) => JSON.parse(r.content).outcomeDesc)).toContain('disclosed 0, withheld 1');
+  });
+
+  it('notifies fall-risk-elevated for the filtered person when an at-risk-for-falls Condition is recorded', async () => {
+    const sub = subscription(hub.receiver.endpoint) as any;
+    sub.criteria = TOPICS.fallRiskElevated;
+    sub._criteria = { extension: [{ url: `${BACKPORT}/StructureDefinition/backport-filter-criteria`, valueString: `Condition?patient=Patient/${aligned}` }] };
+    const created = await http('POST', `${hub.gw.fhir}/Subscription`, sub, as(aco));
+    expect(created.status).toBe(201);
+    await waitFor('active', async () => (await http('GET', `${hub.gw.fhir}/Subscription/${created.body.id}`, undefined, as(aco))).body.status === 'active');
+    const condition = (patientId: string) => ({
+      resourceType: 'Condition',
+      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+      code: { coding: [{ system: 'http://snomed.info/sct', code: '129839007', display: 'At increased risk for falls' }] },
+      subject: { reference: `Patient/${patientId}` },
+    });
+    const other = await http('POST', `${hub.gw.fhir}/Condition`, condition(unrelated), as(sma)); // outside the filter
+    const mine = await http('POST', `${hub.gw.fhir}/Condition`, condition(aligned), as(sma));
+    expect([other.status, mine.status]).toEqual([201, 201]);
+    const ref = `${hub.gw.fhir}/Subscription/${created.body.id}`;
+    const n = await waitFor('fall-risk event', async () =>
+      (await hub.receiver.received()).find((x) => typeOf(x) === 'event-notification' && param(x.body.entry[0].resource, 'subscription').valueReference.reference === ref),
+    );
+    expect(param(n.body.entry[0].resource, 'topic').valueCanonical).toBe(TOPICS.fallRiskElevated);
+    expect(events(n)[0].part.find((p: { name: string }) => p.name === 'focus').valueReference.reference).toBe(`${hub.gw.fhir}/Condition/${mine.body.id}`);
+    expect(events(n)[0].part[0].valueString).toBe('1');
+    expect((await notificationStore.list(hub.gw.gateway.db, created.body.id)).filter((r) => r.kind === 'event-notification')).toHaveLength(1);
+  });
+
   it('sends heartbeats on the period, and nothing once the owner turns the Subscription off', async () => {
     const withHeartbeat = subscription(hub.receiver.endpoint);
     withHeartbeat.channel.extension.push({ url: `${BACKPORT}/StructureDefinition/backport-heartbeat-period`, valueUnsignedInt: 1 });
