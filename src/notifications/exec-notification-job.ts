@@ -39,9 +39,15 @@ export interface NotificationDeps {
 export type NotificationResult = 'delivered' | 'withheld' | 'skipped';
 
 /** Sets the Subscription resource's status (a new version) and the server-side state. */
-export async function setSubscriptionStatus(deps: Pick<NotificationDeps, 'db' | 'statusRepo'>, id: string, status: SubscriptionStatus, error?: string): Promise<void> {
-  await notificationStore.setStatus(deps.db, id, status, error);
-  if (status === 'deleted') return;
+export async function setSubscriptionStatus(
+  deps: Pick<NotificationDeps, 'db' | 'statusRepo'>,
+  id: string,
+  status: SubscriptionStatus,
+  error?: string,
+  from?: SubscriptionStatus,
+): Promise<void> {
+  // The state row decides (a client may have turned it off or deleted it meanwhile).
+  if (!(await notificationStore.setStatus(deps.db, id, status, error, from)) || status === 'deleted') return;
   let sub: Subscription;
   try {
     sub = await deps.statusRepo.read<Subscription>('Subscription', id);
@@ -144,7 +150,7 @@ export async function execNotificationJob(
     );
     const status = await post(deps, sub, bundle);
     await notificationStore.finish(db, row.id, { state: 'delivered', httpStatus: status });
-    if (row.kind === 'handshake') await setSubscriptionStatus(deps, sub.id, 'active');
+    if (row.kind === 'handshake') await setSubscriptionStatus(deps, sub.id, 'active', undefined, 'requested');
     deps.onDelivered?.(row);
     log.info({ attempt: attempt.attemptsMade + 1 }, 'notification delivered');
     return 'delivered';
@@ -155,7 +161,7 @@ export async function execNotificationJob(
     await notificationStore
       .finish(db, row.id, { state: last ? 'dead' : 'retrying', httpStatus: detail.httpStatus, error: f.message })
       .catch((e: Error) => log.warn({ err: e.message }, 'could not record the notification attempt'));
-    if (last && row.kind === 'handshake') await setSubscriptionStatus(deps, sub.id, 'error', `handshake failed: ${f.message}`).catch(() => undefined);
+    if (last && row.kind === 'handshake') await setSubscriptionStatus(deps, sub.id, 'error', `handshake failed: ${f.message}`, 'requested').catch(() => undefined);
     log.warn({ attempt: attempt.attemptsMade + 1, status: detail.httpStatus, reason: f.message, dead: last }, 'notification attempt failed');
     if (!f.retryable) throw err instanceof UnrecoverableError ? err : new UnrecoverableError(f.message);
     throw new RetryableDeliveryError(f.message, detail.retryAfterMs);

@@ -148,14 +148,16 @@ export const notificationStore = {
     return r.rows.map(toSub);
   },
 
-  async setStatus(sql: Sql, id: string, status: SubscriptionStatus, error?: string): Promise<void> {
-    await sql.query(
+  /** Sets the status (only from `from` when given: a handshake never revives one turned off). */
+  async setStatus(sql: Sql, id: string, status: SubscriptionStatus, error?: string, from?: SubscriptionStatus): Promise<boolean> {
+    const r = await sql.query(
       `UPDATE notification_subscription SET status = $2, error = $3, updated_at = clock_timestamp(),
          next_heartbeat_at = CASE WHEN $2 = 'active' AND heartbeat_seconds IS NOT NULL
            THEN clock_timestamp() + heartbeat_seconds * interval '1 second' ELSE NULL END
-       WHERE id = $1 AND status <> 'deleted'`,
-      [id, status, error ?? null],
+       WHERE id = $1 AND status <> 'deleted' AND ($4::text IS NULL OR status = $4) RETURNING id`,
+      [id, status, error ?? null, from ?? null],
     );
+    return r.rows.length > 0;
   },
 
   /** Active subscriptions to `topic` whose filter lets this person through. */
