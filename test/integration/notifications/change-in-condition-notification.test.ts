@@ -155,6 +155,13 @@ describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hoo
     expect(search.body.entry ?? []).toEqual([]);
     const mine = await http('GET', `${hub.gw.fhir}/Subscription`, undefined, as(aco));
     expect(mine.body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([subId]);
+    // Nor can anyone else change or delete it.
+    const current = mine.body.entry[0].resource;
+    const hijack = { ...current, channel: { ...current.channel, endpoint: 'http://127.0.0.1:9/riverside-notifications' } };
+    expect((await http('PUT', `${hub.gw.fhir}/Subscription/${subId}`, hijack, as(otherAco))).status).toBe(404);
+    await http('DELETE', `${hub.gw.fhir}/Subscription/${subId}`, undefined, as(otherAco));
+    const after = await http('GET', `${hub.gw.fhir}/Subscription/${subId}`, undefined, as(aco));
+    expect([after.status, after.body.meta.versionId, after.body.channel.endpoint]).toEqual([200, current.meta.versionId, hub.receiver.endpoint]);
   });
 
   it('notifies a report about an aligned member as an id-only event notification, numbered 1', async () => {
