@@ -6,13 +6,14 @@
 // that stamps each arrival with its own clock. Latency = arrival − the moment the client started
 // the POST (and − the moment the 201 came back, i.e. after commit).
 //
-//   npm run bench:notifications -- [--reports 1000] [--people 50] [--concurrency 8] [--rate 5]
+//   npm run bench:notifications -- [--reports 1000] [--people 50] [--concurrency 8] [--rate 5] [--worker-process]
 //
 // Two runs of --reports each: a burst (--concurrency writers back to back: the latency then
 // includes the backlog) and a paced run (--rate reports/s, at most 2 in flight). Needs
 // PostgreSQL (postgres://postgres@127.0.0.1:5432/test, a fresh schema, dropped after) and Redis
 // (127.0.0.1:6379, own key prefix, removed after). One Node process runs the gateway and the
-// notification worker (EXCHANGE_CONCURRENCY 4, dispatch interval 50 ms).
+// notification worker (EXCHANGE_CONCURRENCY 4, dispatch interval 50 ms); with --worker-process
+// the worker runs as a `lead-gateway worker` process on the same store and queues.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -115,7 +116,8 @@ async function main(): Promise<void> {
   const tmp = join(process.cwd(), 'tmp', `bench-notifications-${randomUUID()}`);
   mkdirSync(tmp, { recursive: true });
   log(`Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim()}; ${new Date().toISOString()}; load average at start ${load()}`);
-  const hub = await startNotificationHub({ tmp, prefix: `bench:notify:${randomUUID()}:`, env: { LOG_LEVEL: 'silent' } });
+  const workerProcess = process.argv.includes('--worker-process');
+  const hub = await startNotificationHub({ tmp, prefix: `bench:notify:${randomUUID()}:`, env: { LOG_LEVEL: 'silent' }, workerProcess });
   try {
     const sma = await hub.token('sma-admin', 'system/*.cruds');
     const mco = await hub.token('bluecare-care-mgmt', 'system/QuestionnaireResponse.cruds system/Patient.rs');
@@ -135,7 +137,9 @@ async function main(): Promise<void> {
     });
     if (sub.status !== 201) throw new Error(`subscription: HTTP ${sub.status}`);
     for (let i = 0; i < 200 && (await hub.receiver.received()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
-    log(`${peopleCount} aligned people; one id-only change-in-condition subscription (aco-sunrise); notification worker concurrency ${hub.config.exchange.concurrencyPerDestination}, dispatch interval ${hub.config.exchange.dispatchIntervalMs} ms`);
+    log(
+      `${peopleCount} aligned people; one id-only change-in-condition subscription (aco-sunrise); notification worker ${workerProcess ? 'in a `lead-gateway worker` process' : 'in the gateway process'}, concurrency ${hub.config.exchange.concurrencyPerDestination}, dispatch interval ${hub.config.exchange.dispatchIntervalMs} ms`,
+    );
     log('');
     log('| Run | reports | POST phase s | last delivery s | delivered | POST start → arrival p50 ms | p99 ms | max ms | 201 → arrival p50 ms | p99 ms |');
     log('|---|---|---|---|---|---|---|---|---|---|');

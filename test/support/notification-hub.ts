@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/logger.js';
 import { initNotificationWorker, type NotificationWorker } from '../../src/notifications/notification-worker.js';
 import type { NotificationDeps } from '../../src/notifications/exec-notification-job.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { TEST_DATABASE_URL } from '../helpers/database.js';
 import { demoToken } from '../helpers/demo-token.js';
 
 export interface ReceivedNotification {
@@ -85,7 +86,8 @@ export interface NotificationHub {
   auth: Auth;
   config: GatewayConfig;
   receiver: ReceiverProcess;
-  worker: NotificationWorker;
+  /** The in-process worker (absent with `workerProcess`). */
+  worker?: NotificationWorker;
   token(clientId: string, scope: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -95,6 +97,8 @@ export async function startNotificationHub(opts: {
   prefix: string;
   env?: Record<string, string>;
   onDelivered?: NotificationDeps['onDelivered'];
+  /** Run the workers as a `lead-gateway worker` process (same store, keys, queues) instead of in-process. */
+  workerProcess?: boolean;
 }): Promise<NotificationHub> {
   const jwks = { keys: [await generatePrivateJwk('ES384'), await generatePrivateJwk('RS384')] };
   const keysFile = join(opts.tmp, 'hub-keys.json');
@@ -127,7 +131,22 @@ export async function startNotificationHub(opts: {
   const config = loadConfig({ BASE_URL: gw.url, LOG_LEVEL: 'silent', ...env });
   const directory = loadPartners(partnersFile);
   const keys = await gatewayKeysFromJwks(jwks, keysFile);
-  const worker = initNotificationWorker({
+  let child: ChildProcess | undefined;
+  if (opts.workerProcess) {
+    const schema = (await gw.gateway.db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0].s;
+    child = spawn(process.execPath, ['bin/lead-gateway.js', 'worker'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...env,
+        BASE_URL: gw.url,
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+        REDIS_URL: config.redisUrl,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }
+  const worker = opts.workerProcess ? undefined : initNotificationWorker({
     db: gw.gateway.db,
     config: config.exchange,
     redisUrl: config.redisUrl,
@@ -147,7 +166,12 @@ export async function startNotificationHub(opts: {
     worker,
     token: (clientId, scope) => demoToken(gw.url, clientId, scope),
     async close() {
-      await worker.close();
+      await worker?.close();
+      if (child && child.exitCode === null) {
+        const gone = new Promise((r) => child!.once('exit', r));
+        child.kill('SIGTERM');
+        await gone;
+      }
       await gw.close();
       const r = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
       r.on('error', () => undefined);
