@@ -31,7 +31,6 @@ import { ConsentEngine } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { createWritePath } from './write-path.js';
 import { alignmentRoutes } from './alignment/alignment-routes.js';
-import { riskInputWriteHook } from './risk/risk-pending.js';
 import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
 import type { FhirRequest } from './fhir/router.js';
 import { changeInConditionResources } from './care/change-in-condition/vocabulary.js';
@@ -100,9 +99,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const fhirBase = `${config.baseUrl}/fhir`;
   const partners = loadPartners(config.partnersFile);
   const exchange = createExchange({ config, db, directory: partners, now: deps.now });
-  // The same write path as the ingest worker and CLI: labels, validation, outbox rows.
-  // riskInputWriteHook: a risk input marks its person for recomputation of the shared risk (src/risk).
-  const { repo, labeler } = createWritePath({ config, db, partners, validator, onWrite: exchange.onWrite, hooks: [riskInputWriteHook], now: deps.now });
+  // The same write path as the ingest worker and CLIs: labels, validation, outbox rows, and the
+  // care-coordination hooks (risk recomputation marks, change-in-condition intake, notifications).
+  const { repo, labeler } = createWritePath({ config, db, partners, validator, onWrite: exchange.onWrite, now: deps.now });
   // The partner directory is published as Organization and Endpoint resources (ids = the
   // organization ids). Server-made: no labels, no outbox; an unchanged entry makes no version.
   const directoryRepo = new Repository(db, { validate: (r) => validator.validate(r), baseUrl: fhirBase, now: deps.now });

@@ -1,7 +1,9 @@
-// The gateway's write path, built one way for every writer (REST API, ingest worker, ingest
-// CLI): a Repository whose writes are labelled (consent labeler, `prepare`), validated (R4 +
-// our profiles) and routed (exchange outbox rows, `onWrite`), each in the data's transaction.
-// A writer that built a bare Repository would store unlabelled data no one is told about.
+// The gateway's write path, built one way for every writer (REST API, ingest worker, ingest /
+// align / risk CLIs): a Repository whose writes are labelled (consent labeler, `prepare`),
+// validated (R4 + our profiles), routed (exchange outbox rows) and followed by the care hooks
+// (risk recomputation marks, change-in-condition intake, subscription events), each in the
+// data's transaction. A writer that built a bare Repository would store unlabelled data no one
+// is told about.
 import type { GatewayConfig } from './config/env.js';
 import type { PartnerDirectory } from './config/partners.js';
 import type { RepositoryOptions, WriteEvent } from './fhir/store/repository.js';
@@ -11,6 +13,7 @@ import { Validator } from './fhir/validation/validator.js';
 import { exchangeWriteHook } from './exchange/exchange.js';
 import { Labeler } from './consent/labeler.js';
 import { loadValueSets } from './consent/value-sets.js';
+import { riskInputWriteHook } from './risk/risk-pending.js';
 import { composeWriteHooks, type WriteHook, type WriteHookContext } from './care/write-hooks.js';
 import { changeInConditionHook } from './care/change-in-condition/intake-hook.js';
 import { notificationWriteHook } from './notifications/notification-hook.js';
@@ -52,6 +55,8 @@ export function createWritePath(opts: WritePathOptions): WritePath {
   repoOpts = {
     onWrite: composeWriteHooks([
       opts.onWrite ?? exchangeWriteHook(config, partners, opts.now),
+      // Shared risk: a changed input marks the person for recomputation (src/risk).
+      riskInputWriteHook,
       ...(opts.hooks ?? []),
       // Change-in-condition intake (Observations, Flag, Communication) before the topic
       // matching, which then sees the report and what it derived.

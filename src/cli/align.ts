@@ -8,7 +8,6 @@ import { loadPartners } from '../config/partners.js';
 import { openDatabase } from '../fhir/store/open-database.js';
 import { loadDefinitions } from '../fhir/definitions.js';
 import { createWritePath } from '../write-path.js';
-import { riskInputWriteHook } from '../risk/risk-pending.js';
 import { runAlignment } from '../alignment/run.js';
 import { readSuppliedRoster, RosterFileError } from '../alignment/supplied-rosters.js';
 import type { SuppliedAlignment } from '../alignment/rules.js';
@@ -37,7 +36,7 @@ async function alignCommand(env: NodeJS.ProcessEnv, o: { period: string; roster:
     const supplied: SuppliedAlignment[] = [];
     for (const file of o.roster) supplied.push(...(await readSuppliedRoster(file, db, partners)));
     // The gateway's write path: roster Groups are labelled, validated, routed and notified like any write.
-    const { repo } = createWritePath({ config, db, partners, hooks: [riskInputWriteHook] });
+    const { repo } = createWritePath({ config, db, partners });
     const result = await runAlignment({ db, repo, directory: partners, period: o.period, supplied });
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;

@@ -12,7 +12,6 @@ import { openDatabase } from '../fhir/store/open-database.js';
 import { loadDefinitions } from '../fhir/definitions.js';
 import { runAsSource } from '../exchange/write-source.js';
 import { createWritePath } from '../write-path.js';
-import { riskInputWriteHook } from '../risk/risk-pending.js';
 import { ingest } from '../ingest/pipeline.js';
 import { createLayouts, type FridClassList, LAYOUT_NAMES, type LayoutName, parseRxNormCrosswalk } from '../mappers/index.js';
 
@@ -61,7 +60,7 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   loadDefinitions();
   // The gateway's write path (consent labels, validation, exchange outbox rows), as POST /ingest uses.
-  const { repo } = createWritePath({ config, db, partners, hooks: [riskInputWriteHook] });
+  const { repo } = createWritePath({ config, db, partners });
 
   const bar = o.progress ? new cliProgress.SingleBar({ format: '{bar} {percentage}% | {records} records, {rejected} rejected' }, cliProgress.Presets.shades_classic) : undefined;
   let read = 0;

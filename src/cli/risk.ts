@@ -10,7 +10,7 @@ import { openDatabase } from '../fhir/store/open-database.js';
 import { loadProtocol, ProtocolError } from '../risk/protocol.js';
 import { recomputePatient } from '../risk/recompute.js';
 import { drainAll } from '../risk/risk-drain.js';
-import { markAllPending, riskInputWriteHook } from '../risk/risk-pending.js';
+import { markAllPending } from '../risk/risk-pending.js';
 import { createWritePath } from '../write-path.js';
 
 export function registerRisk(program: Command, env: NodeJS.ProcessEnv): void {
@@ -45,7 +45,7 @@ async function recomputeCommand(env: NodeJS.ProcessEnv, o: { patient?: string; a
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     loadDefinitions();
-    const { repo } = createWritePath({ config, db, partners: loadPartners(config.partnersFile), hooks: [riskInputWriteHook] });
+    const { repo } = createWritePath({ config, db, partners: loadPartners(config.partnersFile) });
     if (o.patient) {
       const r = await recomputePatient({ repo, sql: db, protocol }, o.patient);
       const out = { patient: o.patient, protocol: `${protocol.id}|${protocol.version}`, outcome: r.outcome, versionId: r.versionId, tier: r.result?.tier, score: r.result?.score, rulesFired: r.result?.rulesFired };

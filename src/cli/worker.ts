@@ -24,7 +24,6 @@ import { initIngestWorker } from '../ingest/ingest-worker.js';
 import { startDeliveryWorker } from '../exchange/delivery-worker.js';
 import type { ExchangeMetrics } from '../exchange/exchange-metrics.js';
 import { startNotificationWorker } from '../notifications/notification-worker.js';
-import { riskInputWriteHook } from '../risk/risk-pending.js';
 import { loadProtocol } from '../risk/protocol.js';
 import { startRiskDrain } from '../risk/risk-drain.js';
 
@@ -58,7 +57,7 @@ export async function startWorkers(opts: {
   });
   logger.info({ concurrency: config.bulk.workerConcurrency }, 'export worker started');
   const partners = loadPartners(config.partnersFile);
-  const repo = opts.repo ?? createWritePath({ config, db, partners, hooks: [riskInputWriteHook] }).repo;
+  const repo = opts.repo ?? createWritePath({ config, db, partners }).repo;
   const ingestWorker = initIngestWorker({
     db,
     repo,
