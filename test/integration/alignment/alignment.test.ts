@@ -4,6 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { execFile } from 'node:child_process';
+import { TEST_DATABASE_URL } from '../../helpers/database.js';
 import type { Group } from '@medplum/fhirtypes';
 import { loadPartners, medicaidPlansOf } from '../../../src/config/partners.js';
 import { runAsSource } from '../../../src/exchange/write-source.js';
@@ -193,6 +195,47 @@ describe('alignment runs and rosters', () => {
     const manifest = await runExport(`${gw.fhir}/Group/alignment-aco-sunrise-2028/$export?_type=Patient`, sunrise);
     const files = await downloadAll(manifest, sunrise);
     expect((files.Patient ?? []).map((p: { id: string }) => p.id).sort()).toEqual([id('ffs'), id('greenway')].sort());
+  });
+
+  it('`lead-gateway align` runs the same from the command line; a bad roster file changes nothing', async () => {
+    const schema = (await gw.gateway.db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0].s;
+    const env = {
+      PATH: process.env.PATH ?? '',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      PARTNERS_FILE: 'config/partners.json',
+      GATEWAY_KEYS_FILE: '',
+      DATA_DIR: dir,
+    };
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ['bin/lead-gateway.js', 'align', ...args], { env }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    writeFileSync(`${dir}/bad.csv`, `aco_id,alignment_type,start,mbi\naco-nowhere,claims,2028-01-01,${people.claims.mbi}\naco-riverside,sometimes,2028-13-01,1SA0A00AA99\n`);
+    const bad = await cli('--period', '2028', '--roster', `${dir}/bad.csv`);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/line 2, aco_id: not an ACO/);
+    expect(bad.stderr).toMatch(/line 3, alignment_type: must be claims or voluntary; line 3, start: must be a date/);
+    expect(bad.stderr).toMatch(/line 3, mbi: no Patient with this MBI/);
+    expect((await rosterGroup('aco-sunrise')).meta?.versionId).toBe('2');
+
+    const ok = await cli('--period', '2028', '--roster', `${dir}/claims.csv`);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    const summary = JSON.parse(ok.stdout);
+    expect(summary).toMatchObject({ period: '2028', beneficiaries: 5, aligned: 3 });
+    // Same data as the last run: no roster changes, no new versions; counts only, no identifiers.
+    expect(summary.rosters.map((r: { acoId: string; written: boolean }) => [r.acoId, r.written])).toEqual([
+      ['aco-sunrise', false],
+      ['aco-riverside', false],
+    ]);
+    expect(ok.stdout).not.toContain(people.claims.mbi!);
+    expect(ok.stdout).not.toContain(id('ffs'));
+    expect((await http('GET', `${gw.fhir}/metadata`)).body.rest[0].resource.find((r: { type: string }) => r.type === 'Patient').operation).toContainEqual(
+      expect.objectContaining({ name: 'alignment' }),
+    );
   });
 
   it('a scope without Patient read gets 403', async () => {
