@@ -50,20 +50,23 @@ interface Args {
   rounds: number;
   databaseUrl: string;
   keep: boolean;
+  /** Load (or reuse) the schema and stop: the phases can then run later with --keep. */
+  loadOnly: boolean;
   phase?: 'ceiling' | 'export' | 'export-noconsent';
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { resources: 1_000_000, rounds: 1, databaseUrl: 'postgres://postgres@127.0.0.1:5432/test', keep: false };
+  const a: Args = { resources: 1_000_000, rounds: 1, databaseUrl: 'postgres://postgres@127.0.0.1:5432/test', keep: false, loadOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--resources') a.resources = Number(v.replace(/_/g, ''));
     else if (argv[i] === '--rounds') a.rounds = Number(v);
     else if (argv[i] === '--database-url') a.databaseUrl = v;
     else if (argv[i] === '--keep') a.keep = true;
+    else if (argv[i] === '--load-only') a.loadOnly = a.keep = true;
     else if (argv[i] === '--phase') a.phase = v as Args['phase'];
     else continue;
-    if (argv[i] !== '--keep') i++;
+    if (argv[i] !== '--keep' && argv[i] !== '--load-only') i++;
   }
   return a;
 }
@@ -95,7 +98,11 @@ async function load(db: Database, n: number): Promise<void> {
     return;
   }
   if (have) throw new Error(`${schemaOf(n)} holds ${have} resources, not ${n}: drop it`);
-  const repo = new Repository(db, {});
+  // Templates go in through the labeler, as data written through the gateway does: each row
+  // carries its labels and the labeler's rules-version tag (rows without it are re-scanned on read).
+  const config = loadConfig({ DATABASE_URL: 'postgres://unused', LOG_LEVEL: 'silent' });
+  const labeler = createWritePath({ config, db, partners: loadPartners(config.partnersFile) }).labeler;
+  const repo = new Repository(db, { prepare: (tx, r) => labeler.prepare(tx, r) });
   await repo.update({ ...makePatient(0), id: 'tp' } as Resource);
   await repo.update({ ...makeObservation(0), id: 'to', subject: { reference: 'Patient/tp' } } as Resource);
   const clone = async (type: string, tid: string, prefix: string, count: number, ref?: (i: string) => string): Promise<void> => {
@@ -171,7 +178,10 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
         labeler: createWritePath({ config, db, partners }).labeler,
         audit: new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })),
       })
-    : ({ filter: async (_r: unknown, resources: Resource[]) => ({ permitted: resources, withheld: 0 }) } as unknown as ConsentEngine);
+    : ({
+        filter: async (_r: unknown, resources: Resource[]) => ({ permitted: resources, withheld: 0 }),
+        filterStored: async (_r: unknown, texts: string[]) => ({ texts, withheld: 0 }),
+      } as unknown as ConsentEngine);
   const fhirBase = `${config.baseUrl}/fhir`;
   const ctx: BulkContext = {
     db,
@@ -239,6 +249,7 @@ async function main(): Promise<void> {
   const db = await openDatabase({ databaseUrl: args.databaseUrl, dataDir: '', schema });
   await load(db, args.resources);
   await db.close();
+  if (args.loadOnly) return;
   const phases = ['ceiling', 'export', 'export-noconsent'] as const;
   const results: Record<string, Record<string, number>[]> = { ceiling: [], export: [], 'export-noconsent': [] };
   for (let round = 1; round <= args.rounds; round++) {

@@ -32,7 +32,7 @@ import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/fi
 import { createWritePath } from './write-path.js';
 import { alignmentRoutes } from './alignment/alignment-routes.js';
 import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
-import type { FhirRequest } from './fhir/router.js';
+import type { FhirRequest, StoredRow } from './fhir/router.js';
 import { changeInConditionResources } from './care/change-in-condition/vocabulary.js';
 import { createNotifications, STATUS_OPERATION, SUBSCRIPTION_SERVER_R4, topicCapabilityExtensions } from './notifications/notifications.js';
 
@@ -151,6 +151,19 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
             req.recipient
               ? notifications.ownedOnly(req.recipient.organizationId, (await consent.filter(req.recipient, resources, channelOf(req))).permitted)
               : [],
+          discloseStored: async (req: FhirRequest, rows: StoredRow[]) => {
+            if (!req.recipient) return rows.map(() => undefined);
+            const { texts } = await consent.filterStored(req.recipient, rows.map((r) => r.content), channelOf(req));
+            // Subscriptions go only to the organization that owns them (notifications.ts).
+            const subs = rows.flatMap((r, i) => (r.resourceType === 'Subscription' && texts[i] !== undefined ? [i] : []));
+            if (!subs.length) return texts;
+            const stubs = subs.map((i) => ({ resourceType: 'Subscription', id: rows[i].id }) as Resource);
+            const owned = new Set(await notifications.ownedOnly(req.recipient.organizationId, stubs));
+            subs.forEach((i, k) => {
+              if (!owned.has(stubs[k])) texts[i] = undefined;
+            });
+            return texts;
+          },
           screen: (req: FhirRequest, interaction: 'search' | 'history' | 'conditional', sreq?: SearchRequest) => {
             if (!req.recipient) throw outcomes.forbidden('No recipient for this request');
             consent.screen(req.recipient, interaction, sreq);

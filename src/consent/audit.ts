@@ -4,8 +4,10 @@
 // `AuditEvent?agent=Organization/y` what a partner received). It holds references and codes only:
 // no names, identifiers or content. Decision: a full AuditEvent rather than a compact table —
 // one store, one search engine, one access rule (policy.json restrictedTypes: SMA only).
+import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
 import { extractIndexRows, type IndexRows } from '../fhir/store/index-extraction.js';
+import { writeVersionSql } from '../fhir/store/index-writer.js';
 import type { Repository } from '../fhir/store/repository.js';
 import type { RecipientProfile } from './decision-point.js';
 import { ACT_REASON } from './vocabulary.js';
@@ -15,7 +17,8 @@ export type DisclosureChannel = 'read' | 'vread' | 'history' | 'search' | 'bulk-
 export interface DisclosureRecord {
   recipient: RecipientProfile;
   channel: DisclosureChannel;
-  disclosed: Resource[];
+  /** What was disclosed, by versioned reference (`Observation/1/_history/2`). */
+  disclosed: string[];
   withheld: number;
   patientIds: string[];
   /** Consent ids and policy URIs behind the permits. */
@@ -46,7 +49,7 @@ export function auditEventFor(rec: DisclosureRecord, recorded: Date): AuditEvent
       detail: [
         {
           type: 'disclosed',
-          valueString: rec.disclosed.map((r) => `${r.resourceType}/${r.id}${r.meta?.versionId ? `/_history/${r.meta.versionId}` : ''}`).join(' '),
+          valueString: rec.disclosed.join(' '),
         },
       ],
     });
@@ -102,10 +105,17 @@ export function auditIndexRows(resource: Resource): IndexRows {
   return rows;
 }
 
+/** A disclosed resource's versioned reference, for DisclosureRecord.disclosed. */
+export function versionedReference(resourceType: string, id: string, versionId?: string): string {
+  return `${resourceType}/${id}${versionId ? `/_history/${versionId}` : ''}`;
+}
+
 export class AuditTrail {
   /**
-   * `repo` writes without the labeler or validation (audit records are server-made) and with
-   * `extractIndex: auditIndexRows`.
+   * Writes into `repo`'s database. An AuditEvent is server-made and always new, so it skips the
+   * Repository write path (labeler, validation, id check, transaction): one statement — resource,
+   * history and index rows (auditIndexRows, whatever index extraction `repo` was built with) —
+   * committed on its own before `record` returns, so a disclosure is on record before it leaves.
    */
   constructor(
     private readonly repo: Repository,
@@ -113,6 +123,12 @@ export class AuditTrail {
   ) {}
 
   async record(rec: DisclosureRecord): Promise<void> {
-    await this.repo.create(auditEventFor(rec, this.now()));
+    const recorded = this.now();
+    const id = randomUUID();
+    const lastUpdated = recorded.toISOString();
+    const event = { ...auditEventFor(rec, recorded), id, meta: { versionId: '1', lastUpdated } };
+    const q = writeVersionSql({ resourceType: 'AuditEvent', id, versionId: '1', lastUpdated, content: JSON.stringify(event) }, auditIndexRows(event), false);
+    const written = (await this.repo.db.query<{ n: number }>(q.text, q.values)).rows[0]?.n;
+    if (written !== 1) throw new Error('AuditEvent not written');
   }
 }

@@ -19,6 +19,11 @@ export interface RecipientProfile {
 
 export interface DecisionInput {
   recipient: RecipientProfile;
+  /**
+   * The resource. Only its type is read, except by Consent evaluation (class, code, dataPeriod,
+   * data): ConsentEngine.filterStored relies on this to decide from a stub when no Consent is
+   * in force for the resource's people.
+   */
   resource: Resource;
   /** Stored labels merged with a read-time code scan. */
   labels: Labels;

@@ -3,22 +3,23 @@
 // relationships and the Consents of every person on the page, one query each — then decides each
 // resource (decision-point.ts), applies the obligations, and writes one AuditEvent. Any error
 // withholds everything (fail closed). Nothing is cached across disclosures, so a new or revoked
-// Consent takes effect on the very next request.
-import type { Resource } from '@medplum/fhirtypes';
+// Consent takes effect on the very next request. filterStored() makes the same decisions on
+// stored JSON text and parses only the resources whose decision or obligations need the content.
+import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { PartnerDirectory } from '../config/partners.js';
 import type { DisclosurePolicy } from '../config/policy.js';
 import type { Database } from '../fhir/store/database.js';
 import { outcomes } from '../fhir/outcomes.js';
 import type { SearchRequest } from '../fhir/search/search-request.js';
-import type { AuditTrail, DisclosureChannel } from './audit.js';
+import { versionedReference, type AuditTrail, type DisclosureChannel } from './audit.js';
 import { inForce } from './consent-evaluation.js';
-import { consentsFor } from './consent-store.js';
-import { decide, type RecipientProfile } from './decision-point.js';
-import type { FilterResult, Recipient } from './filter.js';
-import { labelsOf, type Labeler } from './labeler.js';
+import { decide, type Decision, type RecipientProfile } from './decision-point.js';
+import { disclosureContext } from './disclosure-context.js';
+import type { FilterResult, Recipient, StoredFilterResult } from './filter.js';
+import { labelsOf, type Labeler, type Labels } from './labeler.js';
 import { applyObligations } from './obligations.js';
 import { patientsOf } from './patients-of.js';
-import { relatedAmong } from './relationship.js';
+import { cutStored, scanStored, type StoredFacts } from './stored-resource.js';
 
 export interface ConsentEngineOptions {
   db: Database;
@@ -28,6 +29,39 @@ export interface ConsentEngineOptions {
   /** Absent: no audit (unit tests of the engine only). */
   audit?: AuditTrail;
   now?: () => Date;
+}
+
+interface StoredItem {
+  text: string;
+  /** Set when the decision can be made from the scan (no parse). */
+  facts?: StoredFacts;
+  /** Set when the resource was (or had to be) parsed. */
+  resource?: Resource;
+  labels: Labels;
+  patientIds: string[];
+}
+
+/**
+ * What decide() reads of a resource when no Consent is in force for its people: its type (type
+ * restrictions). Content is read only by Consent evaluation (consent-evaluation.ts), and a
+ * resource about someone with Consents in force is always parsed (filterStored).
+ */
+function decisionStub(facts: StoredFacts): Resource {
+  return { resourceType: facts.resourceType, id: facts.id, meta: facts.meta } as Resource;
+}
+
+/** The AuditEvent's lines for one disclosure. */
+class AuditLines {
+  readonly rules: string[] = [];
+  readonly basedOn: string[] = [];
+  readonly people = new Set<string>();
+  readonly disclosed: string[] = [];
+
+  permit(d: Decision, patientIds: string[], reference: string): void {
+    this.basedOn.push(...d.basedOn);
+    for (const p of patientIds) this.people.add(p);
+    this.disclosed.push(reference);
+  }
 }
 
 export class ConsentEngine {
@@ -50,59 +84,134 @@ export class ConsentEngine {
     }
   }
 
+  /**
+   * The same decisions for stored JSON texts (a search page, an export page), without parsing
+   * what need not be parsed: a resource labelled by the current rules, about people without
+   * Consents in force, whose permit carries only the plain obligations (narrative, display) leaves
+   * as its stored text with those members cut out (stored-resource.ts). Everything else — other
+   * rules version, a person with Consents (their provisions may look at content), Part 2
+   * obligations, contained resources, text the scan cannot read exactly — is parsed and goes
+   * through the same steps as filter(). Returns the disclosed text per input, in input order.
+   */
+  async filterStored(recipient: Recipient, texts: string[], channel: DisclosureChannel = 'disclosure'): Promise<StoredFilterResult> {
+    if (!texts.length) return { texts: [], withheld: 0 };
+    try {
+      return await this.filterStoredUnsafe(recipient, texts, channel);
+    } catch {
+      return { texts: texts.map(() => undefined), withheld: texts.length };
+    }
+  }
+
   private async filterUnsafe<T extends Resource>(recipient: Recipient, resources: T[], channel: DisclosureChannel): Promise<FilterResult<T>> {
     const profile = this.profile(recipient);
     if (!profile) return { permitted: [], withheld: resources.length };
-    const now = (this.opts.now ?? (() => new Date()))();
-    const items = resources.map((resource) => {
-      const labels = labelsOf(resource);
-      // Re-label at read time too: versions stored before the labeler (or its current value
-      // sets) existed must not pass as normal data (§4.3 C7).
-      if (!this.opts.labeler.labelledByCurrentRules(resource)) {
-        for (const c of this.opts.labeler.codeLabels(resource)) labels.actCodes.add(c);
-        if (labels.actCodes.size && labels.confidentiality !== 'V') labels.confidentiality = 'R';
-      }
-      return { resource, labels, patientIds: patientsOf(resource) };
-    });
-    const people = [...new Set(items.flatMap((i) => i.patientIds))];
-    const [related, consents] = await Promise.all([
-      profile.organizationType === 'SMA' ? new Set(people) : relatedAmong(this.opts.db, profile, people),
-      consentsFor(this.opts.db, people),
-    ]);
-    const inForceByPatient = new Map([...consents].map(([p, list]) => [p, inForce(list, now)]));
-
+    const now = this.now();
+    const items = resources.map((resource) => this.parsedItem(resource));
+    const context = await this.context(profile, items, now);
     const permitted: T[] = [];
-    const disclosedPeople = new Set<string>();
-    const basedOn: string[] = [];
-    const rules: string[] = [];
+    const audit = new AuditLines();
     for (const item of items) {
-      const d = decide({
-        recipient: profile,
-        resource: item.resource,
-        labels: item.labels,
-        patientIds: item.patientIds,
-        related: (p) => related.has(p),
-        consents: (p) => inForceByPatient.get(p) ?? [],
-        policy: this.opts.policy,
-        now,
-      });
-      rules.push(d.rule);
+      const d = this.decideItem(profile, item.resource, item, context, now);
+      audit.rules.push(d.rule);
       if (d.effect !== 'permit' || !d.obligations) continue;
-      basedOn.push(...d.basedOn);
-      for (const p of item.patientIds) disclosedPeople.add(p);
+      audit.permit(d, item.patientIds, versionedReference(item.resource.resourceType, item.resource.id as string, item.resource.meta?.versionId));
       permitted.push(applyObligations(item.resource, d.obligations) as T);
     }
-    const withheld = resources.length - permitted.length;
+    await this.record(profile, channel, audit, resources.length - permitted.length);
+    return { permitted, withheld: resources.length - permitted.length };
+  }
+
+  private async filterStoredUnsafe(recipient: Recipient, texts: string[], channel: DisclosureChannel): Promise<StoredFilterResult> {
+    const profile = this.profile(recipient);
+    if (!profile) return { texts: texts.map(() => undefined), withheld: texts.length };
+    const now = this.now();
+    const items: StoredItem[] = texts.map((text) => {
+      const facts = scanStored(text);
+      // Labels from meta are complete only when the current rules made them (§4.3 C7).
+      if (facts && this.opts.labeler.labelledByCurrentRules(facts as unknown as Resource)) {
+        return { text, facts, labels: labelsOf(facts as unknown as Resource), patientIds: facts.patientIds };
+      }
+      return { text, ...this.parsedItem(JSON.parse(text) as Resource) };
+    });
+    const context = await this.context(profile, items, now);
+    const out: (string | undefined)[] = [];
+    const audit = new AuditLines();
+    for (const item of items) {
+      // Consent provisions may test class, code, dataPeriod or the instance: they see the content.
+      if (!item.resource && item.patientIds.some((p) => context.inForce.get(p)?.length)) item.resource = JSON.parse(item.text) as Resource;
+      const subject = item.resource ?? decisionStub(item.facts as StoredFacts);
+      const d = this.decideItem(profile, subject, item, context, now);
+      audit.rules.push(d.rule);
+      if (d.effect !== 'permit' || !d.obligations) {
+        out.push(undefined);
+        continue;
+      }
+      audit.permit(d, item.patientIds, versionedReference(subject.resourceType, subject.id as string, subject.meta?.versionId));
+      const o = d.obligations;
+      if (item.facts && !item.resource && !o.addLabels.length && !o.notice) {
+        out.push(cutStored(item.text, item.facts, o));
+      } else {
+        const resource = item.resource ?? (JSON.parse(item.text) as Resource);
+        const disclosed = applyObligations(resource, o);
+        out.push(disclosed === resource ? item.text : JSON.stringify(disclosed));
+      }
+    }
+    const withheld = out.filter((t) => t === undefined).length;
+    await this.record(profile, channel, audit, withheld);
+    return { texts: out, withheld };
+  }
+
+  private now(): Date {
+    return (this.opts.now ?? (() => new Date()))();
+  }
+
+  private parsedItem<T extends Resource>(resource: T): { resource: T; labels: Labels; patientIds: string[] } {
+    const labels = labelsOf(resource);
+    // Re-label at read time too: versions stored before the labeler (or its current value
+    // sets) existed must not pass as normal data (§4.3 C7).
+    if (!this.opts.labeler.labelledByCurrentRules(resource)) {
+      for (const c of this.opts.labeler.codeLabels(resource)) labels.actCodes.add(c);
+      if (labels.actCodes.size && labels.confidentiality !== 'V') labels.confidentiality = 'R';
+    }
+    return { resource, labels, patientIds: patientsOf(resource) };
+  }
+
+  /** Relationships and Consents of every person on the page: one query, never cached. */
+  private async context(profile: RecipientProfile, items: { patientIds: string[] }[], now: Date): Promise<{ related: Set<string>; inForce: Map<string, Consent[]> }> {
+    const people = [...new Set(items.flatMap((i) => i.patientIds))];
+    const { related, consents } = await disclosureContext(this.opts.db, profile, people);
+    return { related, inForce: new Map([...consents].map(([p, list]) => [p, inForce(list, now)])) };
+  }
+
+  private decideItem(
+    profile: RecipientProfile,
+    resource: Resource,
+    item: { labels: Labels; patientIds: string[] },
+    context: { related: Set<string>; inForce: Map<string, Consent[]> },
+    now: Date,
+  ): Decision {
+    return decide({
+      recipient: profile,
+      resource,
+      labels: item.labels,
+      patientIds: item.patientIds,
+      related: (p) => context.related.has(p),
+      consents: (p) => context.inForce.get(p) ?? [],
+      policy: this.opts.policy,
+      now,
+    });
+  }
+
+  private async record(profile: RecipientProfile, channel: DisclosureChannel, audit: AuditLines, withheld: number): Promise<void> {
     await this.opts.audit?.record({
       recipient: profile,
       channel,
-      disclosed: permitted,
+      disclosed: audit.disclosed,
       withheld,
-      patientIds: [...disclosedPeople],
-      basedOn,
-      rules,
+      patientIds: [...audit.people],
+      basedOn: audit.basedOn,
+      rules: audit.rules,
     });
-    return { permitted, withheld };
   }
 
   /** Whether the client may use search features that can reveal hidden data. */

@@ -24,6 +24,12 @@ export interface FilterResult<T extends Resource = Resource> {
   withheld: number;
 }
 
+export interface StoredFilterResult {
+  /** Per input text, in order: the text to disclose (possibly redacted), or undefined if withheld. */
+  texts: (string | undefined)[];
+  withheld: number;
+}
+
 export interface FilterOptions {
   /** The engine to use; defaults to the one the composition root installed. */
   engine?: ConsentEngine;
@@ -47,4 +53,11 @@ export async function filterForRecipient<T extends Resource>(recipient: Recipien
   const engine = opts.engine ?? defaultEngine;
   if (!engine) return { permitted: [], withheld: resources.length };
   return engine.filter(recipient, resources, opts.channel ?? 'disclosure');
+}
+
+/** The seam for stored JSON texts (bulk export pages): ConsentEngine.filterStored, fail closed. */
+export async function filterStoredForRecipient(recipient: Recipient, texts: string[], opts: FilterOptions = {}): Promise<StoredFilterResult> {
+  const engine = opts.engine ?? defaultEngine;
+  if (!engine) return { texts: texts.map(() => undefined), withheld: texts.length };
+  return engine.filterStored(recipient, texts, opts.channel ?? 'disclosure');
 }

@@ -3,7 +3,7 @@
 // about several people is disclosed only when every one of them allows it.
 import type { Resource } from '@medplum/fhirtypes';
 
-const PATIENT_REF = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/\d+)?$/;
+export const PATIENT_REF = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/\d+)?$/;
 
 export function patientsOf(resource: Resource): string[] {
   if (resource.resourceType === 'Patient') return resource.id ? [resource.id] : [];

@@ -46,10 +46,23 @@ export interface RouterOptions {
    */
   disclose?: (req: FhirRequest, resources: Resource[]) => Promise<Resource[]>;
   /**
+   * The same filter for stored JSON texts (search pages, reads): per row, the text to send, or
+   * undefined when withheld. Used instead of `disclose` where given, so rows the filter passes
+   * need not be parsed and re-serialised.
+   */
+  discloseStored?: (req: FhirRequest, rows: StoredRow[]) => Promise<(string | undefined)[]>;
+  /**
    * Runs before a search or history reads anything: throws (e.g. 400/403) for requests whose
    * answer could reveal data the recipient may not see (`_has`, chains, counts).
    */
   screen?: (req: FhirRequest, interaction: 'search' | 'history' | 'conditional', search?: SearchRequest) => void;
+}
+
+/** A stored current version as search and read return it. */
+export interface StoredRow {
+  resourceType: string;
+  id: string;
+  content: string;
 }
 
 export class FhirRouter {
@@ -110,7 +123,12 @@ export class FhirRouter {
     const r = await repo.readText(type, id);
     const headers = versionHeaders(r.versionId, r.lastUpdated);
     let disclosed: Resource | undefined;
-    if (this.opts.disclose) {
+    if (this.opts.discloseStored) {
+      // Withheld reads as absent — before the ETag check, or a 304 would confirm it exists.
+      const [text] = await this.opts.discloseStored(req, [{ resourceType: type, id, content: r.content }]);
+      if (text === undefined) throw outcomes.notFound(`${type}/${id}`);
+      r.content = text;
+    } else if (this.opts.disclose) {
       // Withheld reads as absent — before the ETag check, or a 304 would confirm it exists.
       [disclosed] = await this.opts.disclose(req, [JSON.parse(r.content) as Resource]);
       if (!disclosed) throw outcomes.notFound(`${type}/${id}`);
@@ -213,12 +231,22 @@ export class FhirRouter {
     }
     for (const inc of sreq.revinclude) assertAllowed(req.access, inc.sourceType, 'search');
     let result = await repo.search(sreq);
-    if (this.opts.disclose) result = await this.discloseSearch(req, result);
+    if (this.opts.disclose || this.opts.discloseStored) result = await this.discloseSearch(req, result, type);
     return { status: 200, body: this.searchBundle(req, sreq, pairs, result, type) };
   }
 
   /** Filters matches and includes through the consent seam, keeping stored order. */
-  private async discloseSearch(req: FhirRequest, result: Awaited<ReturnType<Repository['search']>>): Promise<Awaited<ReturnType<Repository['search']>>> {
+  private async discloseSearch(req: FhirRequest, result: Awaited<ReturnType<Repository['search']>>, type: string): Promise<Awaited<ReturnType<Repository['search']>>> {
+    if (this.opts.discloseStored) {
+      const rows = [...result.matches.map((m) => ({ resourceType: type, id: m.id, content: m.content })), ...result.included];
+      const texts = await this.opts.discloseStored(req, rows);
+      const n = result.matches.length;
+      return {
+        ...result,
+        matches: result.matches.flatMap((m, i) => (texts[i] === undefined ? [] : [{ ...m, content: texts[i] as string }])),
+        included: result.included.flatMap((m, i) => (texts[n + i] === undefined ? [] : [{ ...m, content: texts[n + i] as string }])),
+      };
+    }
     const disclose = this.opts.disclose as NonNullable<RouterOptions['disclose']>;
     const stored = new Map<Resource, string>();
     const parse = (content: string): Resource => {

@@ -3,12 +3,13 @@
 // the job is cancelled (DELETE) — checked between pages, in whichever process holds the job.
 //
 // Memory stays flat: one page (BULK_PAGE_SIZE rows: a cursor FETCH on PostgreSQL, a keyset page
-// on PGlite) at a time, written through a stream with backpressure; stored JSON text goes out unchanged unless `_elements` or the consent
-// filter changes the resource (parse + stringify would halve the throughput: perf-ceilings.md).
+// on PGlite) at a time, written through a stream with backpressure; stored JSON text goes out as
+// the consent filter returns it — the stored text, or with members cut — and is parsed only for
+// `_elements` or when the filter must (parse + stringify would halve the throughput: perf-ceilings.md).
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
 import type { ConsentEngine } from '../../consent/engine.js';
-import { filterForRecipient } from '../../consent/filter.js';
+import { filterStoredForRecipient } from '../../consent/filter.js';
 import type { Logger } from '../../logger.js';
 import { outcome } from '../outcomes.js';
 import { applyElements } from '../summary.js';
@@ -155,7 +156,10 @@ async function streamWithKeyset(
   }
 }
 
-/** Every resource passes the consent seam before it reaches a file. */
+/**
+ * Every resource passes the consent seam before it reaches a file. The seam takes the stored
+ * texts and returns what may go, parsing only what it must (ConsentEngine.filterStored).
+ */
 async function writePage(
   deps: ExportDeps,
   writer: NdjsonFileWriter,
@@ -163,16 +167,19 @@ async function writePage(
   rows: { content: string }[],
   elements?: string[],
 ): Promise<number> {
-  const parsed = rows.map((r) => JSON.parse(r.content) as Resource);
-  const stored = new Map<Resource, string>(parsed.map((p, i) => [p, rows[i].content]));
   const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
-  const { permitted } = await filterForRecipient({ organizationId, purposeOfUse, clientId }, parsed, { engine: deps.consent, channel: 'bulk-export' });
-  for (const r of permitted) {
-    const unchanged = stored.get(r);
-    if (elements?.length) await writer.write(JSON.stringify(applyElements(r, elements)));
-    else await writer.write(unchanged ?? JSON.stringify(r));
+  const { texts } = await filterStoredForRecipient(
+    { organizationId, purposeOfUse, clientId },
+    rows.map((r) => r.content),
+    { engine: deps.consent, channel: 'bulk-export' },
+  );
+  let n = 0;
+  for (const text of texts) {
+    if (text === undefined) continue;
+    await writer.write(elements?.length ? JSON.stringify(applyElements(JSON.parse(text) as Resource, elements)) : text);
+    n++;
   }
-  return permitted.length;
+  return n;
 }
 
 /** One OperationOutcome per ignored parameter or unmatched patient list (export.md "lenient"). */

@@ -1,0 +1,96 @@
+// The stored-text scan (stored-resource.ts) must give exactly what the object path gives: the
+// same people as patientsOf(), and after cutting, the same JSON value as applyObligations() on
+// the parsed resource — for compact JSON and for PostgreSQL's jsonb text (", " and ": ", keys by
+// length). Whatever it cannot read exactly, it must refuse (undefined), never guess.
+import type { Resource } from '@medplum/fhirtypes';
+import { makeObservation, makePatient } from '../../../bench/fhir-data.js';
+import { applyObligations } from '../../../src/consent/obligations.js';
+import { patientsOf } from '../../../src/consent/patients-of.js';
+import { cutStored, scanStored } from '../../../src/consent/stored-resource.js';
+
+const PLAIN = { dropNarrative: true, scrubReferenceDisplay: true, addLabels: [] };
+
+/** PostgreSQL's jsonb output: keys ordered by length then bytes, ", " and ": " separators. */
+function pgText(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(pgText).join(', ')}]`;
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+    return `{${keys.map((k) => `${JSON.stringify(k)}: ${pgText((v as Record<string, unknown>)[k])}`).join(', ')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const TAGGED = { versionId: '3', lastUpdated: '2027-01-01T00:00:00Z', security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }] };
+
+const cases: [string, Resource][] = [
+  ['bench Patient (generalPractitioner display)', { ...makePatient(7), meta: TAGGED } as Resource],
+  ['bench Observation (performer display, Coding displays kept)', { ...makeObservation(8), meta: TAGGED } as Resource],
+  [
+    'narrative first, display first in its Reference, identifier-only reference, Coding with system kept',
+    {
+      text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Acme Methadone Clinic</div>' },
+      resourceType: 'Encounter',
+      id: 'e1',
+      meta: TAGGED,
+      status: 'finished',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' },
+      subject: { display: 'Jane Doe', reference: 'Patient/p1' },
+      serviceProvider: { identifier: { system: 'urn:x', value: '1' }, display: 'Acme Methadone Clinic' },
+      participant: [{ individual: { reference: 'Practitioner/x', display: 'Dr A' } }, { individual: { display: 'only a display' } }],
+    } as Resource,
+  ],
+  [
+    'references to several people, absolute and versioned; Patient refs in meta and narrative ignored',
+    {
+      resourceType: 'Provenance',
+      id: 'pv1',
+      meta: { ...TAGGED, extension: [{ url: 'urn:x', valueReference: { reference: 'Patient/in-meta', display: 'kept in meta' } }] },
+      target: [{ reference: 'https://other.example/fhir/Patient/p2/_history/4' }, { reference: 'Observation/o1' }],
+      recorded: '2027-01-01T00:00:00Z',
+      agent: [{ who: { reference: 'Patient/p3', display: 'Self' } }],
+      text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Patient/p9</div>' },
+    } as Resource,
+  ],
+  ['nothing to cut', { resourceType: 'Observation', id: 'o2', meta: TAGGED, status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/p1' } } as Resource],
+  ['unicode and escapes in values', { resourceType: 'Observation', id: 'o3', meta: TAGGED, status: 'final', code: { text: 'a "quoted" \\ Ünïcode ✓\n' }, subject: { reference: 'Patient/p1', display: 'Zoë "Q" \\' } } as Resource],
+  ['a Patient is about itself only', { resourceType: 'Patient', id: 'p5', meta: TAGGED, link: [{ other: { reference: 'Patient/p6', display: 'x' }, type: 'seealso' }] } as Resource],
+];
+
+describe('scanStored + cutStored equal patientsOf + applyObligations', () => {
+  for (const [name, resource] of cases) {
+    for (const [format, text] of [
+      ['compact', JSON.stringify(resource)],
+      ['jsonb text', pgText(resource)],
+      ['pretty', JSON.stringify(resource, null, 2)],
+    ] as const) {
+      it(`${name} (${format})`, () => {
+        const facts = scanStored(text);
+        expect(facts).toBeDefined();
+        expect(facts!.resourceType).toBe(resource.resourceType);
+        expect(facts!.id).toBe(resource.id);
+        expect(facts!.meta).toEqual(resource.meta);
+        expect([...facts!.patientIds].sort()).toEqual(patientsOf(resource).sort());
+        const cut = cutStored(text, facts!, PLAIN);
+        expect(JSON.parse(cut)).toEqual(applyObligations(JSON.parse(text) as Resource, PLAIN));
+        expect(JSON.parse(cutStored(text, facts!, { dropNarrative: false, scrubReferenceDisplay: false }))).toEqual(JSON.parse(text));
+      });
+    }
+  }
+});
+
+describe('refuses what it cannot read exactly (the caller parses instead)', () => {
+  const refused: [string, string][] = [
+    ['an escaped key', '{"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1", "displa\\u0079": "Jane"}}'],
+    ['a duplicate display', '{"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1", "display": "a", "display": "b"}}'],
+    ['a duplicate root key', '{"resourceType": "Observation", "id": "o1", "text": {"div": "a"}, "text": {"div": "b"}}'],
+    ['contained resources', '{"resourceType": "Observation", "id": "o1", "contained": [{"resourceType": "Patient", "id": "x", "text": {"div": "n"}}]}'],
+    ['a Group (inactive members)', '{"resourceType": "Group", "id": "g1", "member": [{"entity": {"reference": "Patient/p1"}, "inactive": true}]}'],
+    ['a display nested in a display', '{"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1", "display": {"reference": "Patient/p2", "display": "x"}}}'],
+    ['no id', '{"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}'],
+    ['a syntax error', '{"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}'],
+    ['a bad literal', '{"resourceType": "Observation", "id": "o1", "valueBoolean": tru}'],
+    ['trailing data', '{"resourceType": "Observation", "id": "o1"} x'],
+    ['nesting deeper than the obligations walk', `{"resourceType": "Observation", "id": "o1", "extension": ${'['.repeat(45)}${']'.repeat(45)}}`],
+  ];
+  for (const [name, text] of refused) it(name, () => expect(scanStored(text)).toBeUndefined());
+});
