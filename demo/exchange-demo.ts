@@ -182,7 +182,8 @@ async function main(): Promise<void> {
   for (const type of ['Patient', 'QuestionnaireResponse', 'Observation', 'MedicationRequest', 'MedicationDispense', 'RiskAssessment', 'Condition']) {
     say(`  at the ACO: ${String(await acoCount(type)).padStart(5)} ${type}`);
   }
-  say(`inspect: DATA_DIR=${join(work, 'hub-data')} npx lead-gateway deliveries list   (after this demo exits)`);
+  const clean = process.argv.includes('--clean');
+  if (!clean) say(`inspect: DATA_DIR=${join(work, 'hub-data')} npx lead-gateway deliveries list   (after this demo exits)`);
 
   stopping = true;
   await worker.close();
@@ -196,7 +197,7 @@ async function main(): Promise<void> {
   }
   r.disconnect();
   stopReceiver();
-  if (process.argv.includes('--clean')) rmSync(work, { recursive: true, force: true });
+  if (clean) rmSync(work, { recursive: true, force: true });
 }
 
 /** A token for the demo viewer; a dropped connection (the ACO busy storing deliveries) is retried. */
