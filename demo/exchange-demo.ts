@@ -28,6 +28,7 @@ const SOURCE = 'mco-bluecare';
 const ACO = 'aco-sunrise';
 const say = (s: string) => process.stdout.write(`${s}\n`);
 let stopping = false;
+let removeRedisKeys = async (): Promise<void> => undefined;
 
 async function portFree(port: number): Promise<boolean> {
   const s = createServer();
@@ -64,10 +65,25 @@ async function main(): Promise<void> {
   aco.endpoint = { ...aco.endpoint!, fhirBaseUrl: `${acoUrl}/fhir`, tokenUrl: `${acoUrl}/auth/token` };
   for (const a of directory.agreements) if (a.period.start > today) a.period = { start: today };
   // Loopback only: the demo never sends anything (data, tokens, queue jobs) off this machine.
-  const remote = [env.redisUrl, ...directory.organizations.flatMap((o) => (o.endpoint ? [o.endpoint.fhirBaseUrl, o.endpoint.tokenUrl] : []))].filter(
+  const remote = [
+    env.redisUrl,
+    ...directory.organizations.flatMap((o) => [...(o.endpoint ? [o.endpoint.fhirBaseUrl, o.endpoint.tokenUrl] : []), ...(o.notificationEndpoints ?? [])]),
+  ].filter(
     (u) => !LOOPBACK.has(new URL(u).hostname),
   );
   if (remote.length) throw new Error(`the demo only talks to loopback; not loopback: ${remote.join(', ')}`);
+  // The demo's queue keys go whatever happens (a failed run too).
+  removeRedisKeys = async () => {
+    const r = new Redis(env.redisUrl, { maxRetriesPerRequest: 1 });
+    r.on('error', () => undefined);
+    for (let cursor = '0'; ; ) {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length) await r.del(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    r.disconnect();
+  };
   writeFileSync(join(work, 'hub-partners.json'), JSON.stringify(directory, null, 2));
   parsePartners(directory);
   writeFileSync(
@@ -188,14 +204,7 @@ async function main(): Promise<void> {
   stopping = true;
   await worker.close();
   await hub.close();
-  const r = new Redis(config.redisUrl);
-  for (let cursor = '0'; ; ) {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await r.del(...keys);
-    cursor = next;
-    if (cursor === '0') break;
-  }
-  r.disconnect();
+  await removeRedisKeys();
   stopReceiver();
   if (clean) rmSync(work, { recursive: true, force: true });
 }
@@ -234,6 +243,9 @@ main().then(
   (err: unknown) => {
     const cause = (err as Error).cause as Error | undefined;
     process.stderr.write(`demo failed: ${(err as Error).stack ?? String(err)}${cause ? `\ncaused by: ${cause.message}` : ''}\n`);
-    process.exit(1);
+    stopping = true;
+    void removeRedisKeys()
+      .catch(() => undefined)
+      .finally(() => process.exit(1));
   },
 );
