@@ -180,7 +180,7 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
       })
     : ({
         filter: async (_r: unknown, resources: Resource[]) => ({ permitted: resources, withheld: 0 }),
-        filterStored: async (_r: unknown, texts: string[]) => ({ texts, withheld: 0 }),
+        filterStored: async (_r: unknown, rows: { content: string }[]) => ({ texts: rows.map((r) => r.content), withheld: 0 }),
       } as unknown as ConsentEngine);
   const fhirBase = `${config.baseUrl}/fhir`;
   const ctx: BulkContext = {

@@ -9,8 +9,9 @@
 //      (labels + read-time code scan + decide + obligations);
 //   2. a search page (`Observation?patient=…&_count=50`) through the framework-free FhirRouter
 //      with consent off (no disclose hook: stored JSON sent as it is) and on (with and without
-//      the AuditEvent write);
-//   3. a bulk-export page (1,000 stored rows): fetch only, vs fetch + parse + filter + serialise.
+//      the AuditEvent write), wired as the gateway wires it (discloseStored → filterStored);
+//   3. a bulk-export page (1,000 stored rows): fetch only, vs fetch + filterStored (what export
+//      runs), vs fetch + parse + filter() + serialise (the object path, for comparison).
 // Data: synthetic (bench/fhir-data.ts); every 10th Observation carries a SNOMED SUD code, so it
 // is labelled R/SUD/42CFRPart2 on write and withheld from the MCO recipient.
 import { randomBytes } from 'node:crypto';
@@ -24,6 +25,8 @@ import { decide } from '../src/consent/decision-point.js';
 import { consentsFor } from '../src/consent/consent-store.js';
 import { ConsentEngine } from '../src/consent/engine.js';
 import { relatedAmong } from '../src/consent/relationship.js';
+import { disclosureContext } from '../src/consent/disclosure-context.js';
+import { cutStored, scanStored } from '../src/consent/stored-resource.js';
 import { Labeler, labelsOf } from '../src/consent/labeler.js';
 import { loadValueSets } from '../src/consent/value-sets.js';
 import { trustedAccess } from '../src/fhir/access.js';
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
       new FhirRouter(repo, validator, {
         ...routerOpts,
         disclose: async (req, resources) => (await engine.filter(req.recipient!, resources, 'search')).permitted,
+        discloseStored: async (req, rows) => (await engine.filterStored(req.recipient!, rows, 'search')).texts,
         screen: (req, interaction, sreq) => engine.screen(req.recipient!, interaction, sreq),
       });
     const routers = { off: new FhirRouter(repo, validator, routerOpts), 'on, no audit': withEngine(engineWithout), 'on, with AuditEvent': withEngine(engineWith) };
@@ -125,13 +129,27 @@ async function main(): Promise<void> {
     }
 
     // Per-disclosure queries: relationship + Consents for one person.
-    decisionRows['relationship + Consent queries (per disclosure, not per resource)'] = [];
+    decisionRows['relationship + Consent queries, two queries (before)'] = [];
+    decisionRows['relationship + Consent queries, one query (per disclosure, not per resource)'] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const m = await measure(200, async (i) => {
         await relatedAmong(db, profile, [patientId(i % PATIENTS)]);
         await consentsFor(db, [patientId(i % PATIENTS)]);
       });
-      decisionRows['relationship + Consent queries (per disclosure, not per resource)'].push(m.cpuUs);
+      decisionRows['relationship + Consent queries, two queries (before)'].push(m.cpuUs);
+      const m1 = await measure(200, (i) => disclosureContext(db, profile, [patientId(i % PATIENTS)]));
+      decisionRows['relationship + Consent queries, one query (per disclosure, not per resource)'].push(m1.cpuUs);
+    }
+    // The stored-text scan that replaces parsing for most rows (stored-resource.ts).
+    decisionRows['scan of the stored text + cut (filterStored fast path, per resource)'] = [];
+    const storedTexts = (await db.query<{ content: string }>(`SELECT content::text AS content FROM resource WHERE resource_type = 'Observation' LIMIT 1000`)).rows.map((r) => r.content);
+    for (let round = 0; round < ROUNDS; round++) {
+      const m = await measure(20_000, (i) => {
+        const t = storedTexts[i % storedTexts.length];
+        const f = scanStored(t, 'Observation');
+        if (f) cutStored(t, f, { dropNarrative: true, scrubReferenceDisplay: true });
+      });
+      decisionRows['scan of the stored text + cut (filterStored fast path, per resource)'].push(m.cpuUs);
     }
     // What the router does for any disclose hook: parse stored JSON and serialise it again.
     decisionRows['JSON.parse + JSON.stringify of the stored resource'] = [];
@@ -157,12 +175,17 @@ async function main(): Promise<void> {
     const pages = Math.max(1, Math.floor((PATIENTS * PER_PATIENT) / 1000));
     const page = async (i: number) =>
       (await db.query<{ content: string }>(`SELECT content::text AS content FROM resource WHERE resource_type = 'Observation' ORDER BY id LIMIT 1000 OFFSET $1`, [(i % pages) * 1000])).rows;
-    const bulkRows: Record<string, { cpu: number[]; wall: number[] }> = { off: { cpu: [], wall: [] }, on: { cpu: [], wall: [] } };
+    const bulkRows: Record<string, { cpu: number[]; wall: number[] }> = { off: { cpu: [], wall: [] }, on: { cpu: [], wall: [] }, 'on, parsed objects (filter(), the path before)': { cpu: [], wall: [] } };
     for (let round = 0; round < ROUNDS; round++) {
       const off = await measure(10, async (i) => {
         for (const r of await page(i)) void r.content.length; // stored text goes out unchanged
       });
       const on = await measure(10, async (i) => {
+        const rows = await page(i);
+        const { texts } = await engineWith.filterStored(recipient, rows.map((r) => ({ resourceType: 'Observation', content: r.content })), 'bulk-export');
+        for (const t of texts) void t?.length;
+      });
+      const parsed = await measure(10, async (i) => {
         const rows = await page(i);
         const { permitted } = await engineWith.filter(recipient, rows.map((r) => JSON.parse(r.content) as Resource), 'bulk-export');
         for (const r of permitted) JSON.stringify(r);
@@ -171,6 +194,8 @@ async function main(): Promise<void> {
       bulkRows.off.wall.push(off.wallOps * 1000);
       bulkRows.on.cpu.push(on.cpuUs / 1000);
       bulkRows.on.wall.push(on.wallOps * 1000);
+      bulkRows['on, parsed objects (filter(), the path before)'].cpu.push(parsed.cpuUs / 1000);
+      bulkRows['on, parsed objects (filter(), the path before)'].wall.push(parsed.wallOps * 1000);
     }
 
     const fmt = (n: number, d = 1): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });

@@ -153,7 +153,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
               : [],
           discloseStored: async (req: FhirRequest, rows: StoredRow[]) => {
             if (!req.recipient) return rows.map(() => undefined);
-            const { texts } = await consent.filterStored(req.recipient, rows.map((r) => r.content), channelOf(req));
+            const { texts } = await consent.filterStored(req.recipient, rows, channelOf(req));
             // Subscriptions go only to the organization that owns them (notifications.ts).
             const subs = rows.flatMap((r, i) => (r.resourceType === 'Subscription' && texts[i] !== undefined ? [i] : []));
             if (!subs.length) return texts;

@@ -15,7 +15,7 @@ import { versionedReference, type AuditTrail, type DisclosureChannel } from './a
 import { inForce } from './consent-evaluation.js';
 import { decide, type Decision, type RecipientProfile } from './decision-point.js';
 import { disclosureContext } from './disclosure-context.js';
-import type { FilterResult, Recipient, StoredFilterResult } from './filter.js';
+import type { FilterResult, Recipient, StoredFilterResult, StoredRow } from './filter.js';
 import { labelsOf, type Labeler, type Labels } from './labeler.js';
 import { applyObligations } from './obligations.js';
 import { patientsOf } from './patients-of.js';
@@ -85,7 +85,7 @@ export class ConsentEngine {
   }
 
   /**
-   * The same decisions for stored JSON texts (a search page, an export page), without parsing
+   * The same decisions for stored rows (jsonb text: a search page, an export page), without parsing
    * what need not be parsed: a resource labelled by the current rules, about people without
    * Consents in force, whose permit carries only the plain obligations (narrative, display) leaves
    * as its stored text with those members cut out (stored-resource.ts). Everything else — other
@@ -93,12 +93,12 @@ export class ConsentEngine {
    * obligations, contained resources, text the scan cannot read exactly — is parsed and goes
    * through the same steps as filter(). Returns the disclosed text per input, in input order.
    */
-  async filterStored(recipient: Recipient, texts: string[], channel: DisclosureChannel = 'disclosure'): Promise<StoredFilterResult> {
-    if (!texts.length) return { texts: [], withheld: 0 };
+  async filterStored(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel = 'disclosure'): Promise<StoredFilterResult> {
+    if (!rows.length) return { texts: [], withheld: 0 };
     try {
-      return await this.filterStoredUnsafe(recipient, texts, channel);
+      return await this.filterStoredUnsafe(recipient, rows, channel);
     } catch {
-      return { texts: texts.map(() => undefined), withheld: texts.length };
+      return { texts: rows.map(() => undefined), withheld: rows.length };
     }
   }
 
@@ -121,12 +121,12 @@ export class ConsentEngine {
     return { permitted, withheld: resources.length - permitted.length };
   }
 
-  private async filterStoredUnsafe(recipient: Recipient, texts: string[], channel: DisclosureChannel): Promise<StoredFilterResult> {
+  private async filterStoredUnsafe(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel): Promise<StoredFilterResult> {
     const profile = this.profile(recipient);
-    if (!profile) return { texts: texts.map(() => undefined), withheld: texts.length };
+    if (!profile) return { texts: rows.map(() => undefined), withheld: rows.length };
     const now = this.now();
-    const items: StoredItem[] = texts.map((text) => {
-      const facts = scanStored(text);
+    const items: StoredItem[] = rows.map(({ resourceType, content: text }) => {
+      const facts = scanStored(text, resourceType);
       // Labels from meta are complete only when the current rules made them (§4.3 C7).
       if (facts && this.opts.labeler.labelledByCurrentRules(facts as unknown as Resource)) {
         return { text, facts, labels: labelsOf(facts as unknown as Resource), patientIds: facts.patientIds };

@@ -24,6 +24,12 @@ export interface FilterResult<T extends Resource = Resource> {
   withheld: number;
 }
 
+/** A stored current version: its type (the store's column) and its jsonb text (`content::text`). */
+export interface StoredRow {
+  resourceType: string;
+  content: string;
+}
+
 export interface StoredFilterResult {
   /** Per input text, in order: the text to disclose (possibly redacted), or undefined if withheld. */
   texts: (string | undefined)[];
@@ -56,8 +62,8 @@ export async function filterForRecipient<T extends Resource>(recipient: Recipien
 }
 
 /** The seam for stored JSON texts (bulk export pages): ConsentEngine.filterStored, fail closed. */
-export async function filterStoredForRecipient(recipient: Recipient, texts: string[], opts: FilterOptions = {}): Promise<StoredFilterResult> {
+export async function filterStoredForRecipient(recipient: Recipient, rows: StoredRow[], opts: FilterOptions = {}): Promise<StoredFilterResult> {
   const engine = opts.engine ?? defaultEngine;
-  if (!engine) return { texts: texts.map(() => undefined), withheld: texts.length };
-  return engine.filterStored(recipient, texts, opts.channel ?? 'disclosure');
+  if (!engine) return { texts: rows.map(() => undefined), withheld: rows.length };
+  return engine.filterStored(recipient, rows, opts.channel ?? 'disclosure');
 }

@@ -1,14 +1,20 @@
-// What a disclosure decision needs from a stored resource, read from its JSON text without
+// What a disclosure decision needs from a stored resource, read from its stored JSON text without
 // parsing it into objects: type, id, meta (labels, labeler rules version, versionId), the people
-// it refers to (as patients-of.ts finds them), and where the narrative and Reference.display
-// members are — so a permitted resource can leave as its stored text with those members cut
-// out (obligations.ts), with no JSON.parse / JSON.stringify (about half the export cost:
-// ../shared/reference/perf-ceilings.md).
+// it refers to (exactly as patients-of.ts finds them), and where the narrative and the
+// Reference.display members are — so a permitted resource can leave as its stored text with those
+// members cut out (obligations.ts), with no JSON.parse / JSON.stringify (about half the export
+// cost: ../shared/reference/perf-ceilings.md).
 //
-// A single pass over the text. Anything it is not sure to read exactly as JSON.parse would — a
-// key with an escape, a duplicate key it relies on, contained resources, a Group (inactive
-// members), nesting deeper than the obligations walk, a syntax error — returns undefined and the
-// caller parses the resource the ordinary way. It never decides anything itself.
+// It reads PostgreSQL's jsonb text output (`content::text`, what every store read returns), whose
+// layout is fixed: `{"k": v, "k2": v2}`, `[a, b]`, no duplicate keys, and object keys ordered by
+// length, then bytes (so `id` comes first, `system` before `display`, `display` before
+// `reference` and `identifier`). It finds keys with native indexOf (a `"key": ` preceded by `{` or
+// `, ` is a key: inside a string every quote is escaped) and walks only the root members up to
+// `text` and the objects around each `display`. Anything else — another layout, contained
+// resources, a Group (inactive members), a key or id with an escape, a display it cannot place —
+// returns undefined and the caller parses the resource the ordinary way. It never decides.
+// Unlike the object walks (depth limit 40) it finds references and displays at any depth: more
+// people to check and more displays cut, never fewer.
 import type { Meta } from '@medplum/fhirtypes';
 import { PATIENT_REF } from './patients-of.js';
 
@@ -16,25 +22,23 @@ export interface StoredFacts {
   resourceType: string;
   id: string;
   meta?: Meta;
-  /** Every Patient referred to outside meta and narrative (a superset of patientsOf()). */
+  /** Every Patient referred to outside the root meta and narrative (as patientsOf()). */
   patientIds: string[];
   /** The root `text` member (narrative), as a range to cut. */
   narrative?: [number, number];
-  /** `display` members of References (objects with `reference`, or `identifier` and no `system`). */
+  /** `display` members of References (objects with `reference`, or `identifier` and no `system`), sorted. */
   displays: [number, number][];
 }
-
-const MAX_DEPTH = 40;
 
 class NotScannable extends Error {}
 const bail = (): never => {
   throw new NotScannable();
 };
 
-/** Facts of a stored resource's JSON text; undefined when it must be parsed instead. */
-export function scanStored(text: string): StoredFacts | undefined {
+/** Facts of a stored resource's jsonb text; undefined when it must be parsed instead. */
+export function scanStored(text: string, resourceType: string): StoredFacts | undefined {
   try {
-    return new Scan(text).run();
+    return scan(text, resourceType);
   } catch (e) {
     if (e instanceof NotScannable) return undefined;
     throw e;
@@ -59,210 +63,163 @@ export function cutStored(text: string, facts: StoredFacts, o: { dropNarrative: 
   return out + text.slice(at);
 }
 
-/** A member the obligations may cut, and what is needed to cut it with one comma. */
-interface Member {
-  index: number;
-  keyStart: number;
-  valueEnd: number;
-  /** End of the previous member's value (-1 for the first member). */
-  prevValueEnd: number;
-  /** Key start of the next member (-1 until known, or when last). */
-  nextKeyStart: number;
+const ID_PREFIX = '{"id": "';
+const REFERENCE_KEY = '"reference": ';
+const DISPLAY_KEY = '"display": ';
+const KEYS = /"(?:display|reference|contained)": /g;
+
+function scan(s: string, resourceType: string): StoredFacts {
+  if (resourceType === 'Group' || !s.startsWith(ID_PREFIX)) bail();
+  // jsonb writes \u escapes only for control characters; one elsewhere could spell a key.
+  if (s.includes('\\u')) bail();
+  const idEnd = stringEnd(s, ID_PREFIX.length - 1);
+  const id = s.slice(ID_PREFIX.length, idEnd - 1);
+  if (id.includes('\\')) bail();
+
+  // Root members up to the last key of length 4 (meta, text): keys are ordered by length.
+  let meta: Meta | undefined;
+  let metaRange: [number, number] = [-1, -1];
+  let narrative: [number, number] | undefined;
+  let at = idEnd;
+  while (s.charCodeAt(at) === 0x2c) {
+    const keyStart = at + 2; // after ", "
+    if (s.charCodeAt(keyStart) !== 0x22) bail();
+    const keyEnd = stringEnd(s, keyStart);
+    const len = keyEnd - keyStart - 2;
+    if (len > 4) break;
+    const valueStart = keyEnd + 2; // after ": "
+    const valueEnd = valueEndAt(s, valueStart);
+    if (len === 4 && s.startsWith('meta', keyStart + 1)) {
+      if (meta) bail();
+      meta = JSON.parse(s.slice(valueStart, valueEnd)) as Meta;
+      metaRange = [valueStart, valueEnd];
+    } else if (len === 4 && s.startsWith('text', keyStart + 1)) {
+      if (narrative) bail();
+      narrative = [at, valueEnd]; // never the first member (id is): cut with the comma before it
+    }
+    at = valueEnd;
+  }
+  const metaFrom = metaRange[0];
+  const metaTo = metaRange[1];
+  const textFrom = narrative ? narrative[0] : -1;
+  const textTo = narrative ? narrative[1] : -1;
+
+  // One pass over the keys that matter (a `"key": ` after `{` or `, ` is a key: isKey).
+  const patients = new Set<string>();
+  const displays: [number, number][] = [];
+  let contained = false;
+  let lastEnd = -1;
+  KEYS.lastIndex = 0;
+  for (let m = KEYS.exec(s); m !== null; m = KEYS.exec(s)) {
+    const i = m.index;
+    if (!isKey(s, i)) continue;
+    const kind = s.charCodeAt(i + 1);
+    if (kind === 0x63) {
+      contained = true; // contained resources have their own narrative and meta: parse
+      break;
+    }
+    if (i > metaFrom && i < metaTo) continue; // the root meta: neither walk looks there
+    const inText = i > textFrom && i < textTo;
+    if (kind === 0x72) {
+      if (inText) continue;
+      const v = i + REFERENCE_KEY.length;
+      if (s.charCodeAt(v) !== 0x22) continue;
+      const end = stringEnd(s, v);
+      let ref = s.slice(v + 1, end - 1);
+      if (!ref.includes('Patient/')) continue;
+      if (ref.includes('\\')) ref = JSON.parse(s.slice(v, end)) as string;
+      const p = PATIENT_REF.exec(ref);
+      if (p) patients.add(p[1]);
+      continue;
+    }
+    // display
+    if (inText) bail();
+    const cut = displayCut(s, i);
+    if (!cut) continue;
+    if (cut[0] <= lastEnd) bail(); // nested in another cut
+    lastEnd = cut[1];
+    displays.push(cut);
+  }
+  if (contained) bail();
+  if (narrative && displays.some(([a, b]) => a <= narrative[1] && narrative[0] <= b)) bail();
+  // A Patient is about itself only (patientsOf: its links to other Patients are not its subject).
+  const patientIds = resourceType === 'Patient' ? [id] : [...patients];
+  return { resourceType, id, meta, patientIds, narrative, displays };
 }
 
-const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
-
-class Scan {
-  private i = 0;
-  private readonly patients = new Set<string>();
-  private readonly displays: [number, number][] = [];
-  private resourceType?: string;
-  private id?: string;
-  private meta?: Meta;
-  private narrative?: [number, number];
-  private contained = false;
-
-  constructor(private readonly s: string) {}
-
-  run(): StoredFacts {
-    this.ws();
-    if (this.s.charCodeAt(this.i) !== 0x7b) bail();
-    this.object(0, false, false);
-    this.ws();
-    if (this.i !== this.s.length) bail();
-    const { resourceType, id, narrative } = this;
-    if (!resourceType || !id || this.contained || resourceType === 'Group') bail();
-    // Cuts must neither overlap nor touch (a display beside the narrative at the root, a display
-    // nested in a display): such a resource is parsed instead.
-    const cuts = narrative ? [...this.displays, narrative] : [...this.displays];
-    cuts.sort((a, b) => a[0] - b[0]);
-    for (let k = 1; k < cuts.length; k++) if (cuts[k][0] <= cuts[k - 1][1]) bail();
-    this.displays.sort((a, b) => a[0] - b[0]);
-    // A Patient is about itself only (patientsOf: its links to other Patients are not its subject).
-    const patientIds = resourceType === 'Patient' ? [id as string] : [...this.patients];
-    return { resourceType: resourceType as string, id: id as string, meta: this.meta, patientIds, narrative, displays: this.displays };
+/**
+ * The range to cut for the `display` member whose key starts at i, when its object is a
+ * Reference (obligations.ts scrubDisplay: reference, or identifier and no system); else undefined.
+ */
+function displayCut(s: string, i: number): [number, number] | undefined {
+  const first = s.charCodeAt(i - 1) === 0x7b;
+  const valueEnd = valueEndAt(s, i + DISPLAY_KEY.length);
+  // The members after display: in jsonb order, reference and identifier come after it.
+  let reference = false;
+  let identifier = false;
+  let j = valueEnd;
+  while (s.charCodeAt(j) === 0x2c) {
+    const keyStart = j + 2;
+    const keyEnd = stringEnd(s, keyStart);
+    const len = keyEnd - keyStart - 2;
+    if (len < 7) bail(); // not jsonb's key order
+    if (len === 9 && s.startsWith('reference', keyStart + 1)) reference = true;
+    else if (len === 10 && s.startsWith('identifier', keyStart + 1)) identifier = true;
+    j = valueEndAt(s, keyEnd + 2);
   }
+  if (s.charCodeAt(j) !== 0x7d) bail();
+  if (!reference && !identifier) return undefined;
+  // identifier without reference: scrubbed only if the object has no system, which would come
+  // before display; the members before it are not read, so parse unless display is first.
+  if (!reference && !first) bail();
+  return first ? [i, valueEnd + 2] : [i - 2, valueEnd];
+}
 
-  private ws(): void {
-    const s = this.s;
-    let c = s.charCodeAt(this.i);
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = s.charCodeAt(++this.i);
-  }
+/** `"key": ` at i is a member key: jsonb puts one only after `{` or `, `. */
+function isKey(s: string, i: number): boolean {
+  const c = s.charCodeAt(i - 1);
+  return c === 0x7b || (c === 0x20 && s.charCodeAt(i - 2) === 0x2c);
+}
 
-  /** At an opening quote: moves past the closing one; returns whether the string holds an escape. */
-  private string(): boolean {
-    const s = this.s;
-    let i = this.i + 1;
-    let escaped = false;
-    for (;;) {
-      const c = s.charCodeAt(i);
-      if (c === 0x22) {
-        this.i = i + 1;
-        return escaped;
-      }
-      if (c === 0x5c) {
-        escaped = true;
-        i += 2;
-        continue;
-      }
-      if (!(c >= 0x20)) bail(); // control character or end of text (NaN)
-      i++;
-    }
-  }
-
-  /**
-   * One value. `skipRefs`: inside the root's meta or narrative (patientsOf does not look there).
-   * `inRootMeta`: the root meta subtree (the display scrub does not look there).
-   */
-  private value(depth: number, skipRefs: boolean, inRootMeta: boolean): void {
-    const c = this.s.charCodeAt(this.i);
-    if (c === 0x7b) this.object(depth, skipRefs, inRootMeta);
-    else if (c === 0x5b) this.array(depth, skipRefs, inRootMeta);
-    else if (c === 0x22) this.string();
-    else this.literal();
-  }
-
-  private literal(): void {
-    const s = this.s;
-    const start = this.i;
-    for (;;) {
-      const c = s.charCodeAt(this.i);
-      if (c === 0x2c || c === 0x7d || c === 0x5d || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || Number.isNaN(c)) break;
-      this.i++;
-    }
-    const lit = s.slice(start, this.i);
-    if (lit !== 'true' && lit !== 'false' && lit !== 'null' && !NUMBER.test(lit)) bail();
-  }
-
-  private array(depth: number, skipRefs: boolean, inRootMeta: boolean): void {
-    if (depth >= MAX_DEPTH) bail();
-    this.i++;
-    this.ws();
-    if (this.s.charCodeAt(this.i) === 0x5d) {
-      this.i++;
-      return;
-    }
-    for (;;) {
-      this.ws();
-      this.value(depth + 1, skipRefs, inRootMeta);
-      this.ws();
-      const c = this.s.charCodeAt(this.i++);
-      if (c === 0x5d) return;
-      if (c !== 0x2c) bail();
-    }
-  }
-
-  private object(depth: number, skipRefs: boolean, inRootMeta: boolean): void {
-    if (depth >= MAX_DEPTH) bail();
-    const s = this.s;
-    const root = depth === 0;
-    let members = 0;
-    let prevValueEnd = -1;
-    let display: Member | undefined;
-    let narrative: Member | undefined;
-    let reference = false;
-    let identifier = false;
-    let system = false;
-    const seenRoot = root ? new Set<string>() : undefined;
-    this.i++;
-    this.ws();
-    if (s.charCodeAt(this.i) === 0x7d) {
-      this.i++;
-      return;
-    }
-    for (;;) {
-      this.ws();
-      if (s.charCodeAt(this.i) !== 0x22) bail();
-      const keyStart = this.i;
-      if (this.string()) bail(); // an escaped key could spell a name the obligations look for
-      const key = s.slice(keyStart + 1, this.i - 1);
-      if (display && display.index === members - 1) display.nextKeyStart = keyStart;
-      if (narrative && narrative.index === members - 1) narrative.nextKeyStart = keyStart;
-      this.ws();
-      if (s.charCodeAt(this.i++) !== 0x3a) bail();
-      this.ws();
-      const valueStart = this.i;
-      if (seenRoot) {
-        if (seenRoot.has(key)) bail();
-        seenRoot.add(key);
-      }
-      this.value(depth + 1, skipRefs || (root && (key === 'meta' || key === 'text')), inRootMeta || (root && key === 'meta'));
-      const valueEnd = this.i;
-      const member: Member = { index: members, keyStart, valueEnd, prevValueEnd, nextKeyStart: -1 };
-      switch (key) {
-        case 'display':
-          if (display) bail();
-          display = member;
-          break;
-        case 'reference':
-          reference = true;
-          if (!skipRefs && s.charCodeAt(valueStart) === 0x22) this.patientRef(valueStart, valueEnd);
-          break;
-        case 'identifier':
-          identifier = true;
-          break;
-        case 'system':
-          system = true;
-          break;
-      }
-      if (root) {
-        if (key === 'text') narrative = member;
-        else if (key === 'contained') this.contained = true;
-        else if (key === 'meta') this.meta = JSON.parse(s.slice(valueStart, valueEnd)) as Meta;
-        else if (key === 'resourceType' || key === 'id') this.rootString(key, valueStart, valueEnd);
-      }
-      members++;
-      prevValueEnd = valueEnd;
-      this.ws();
-      const c = s.charCodeAt(this.i++);
-      if (c === 0x7d) break;
-      if (c !== 0x2c) bail();
-    }
-    // obligations.ts scrubDisplay: an object with reference, or identifier and no system.
-    if (display && !inRootMeta && (reference || (identifier && !system))) this.displays.push(cut(display, members));
-    if (narrative) this.narrative = cut(narrative, members);
-  }
-
-  private rootString(key: 'resourceType' | 'id', valueStart: number, valueEnd: number): void {
-    if (this.s.charCodeAt(valueStart) !== 0x22) bail();
-    const raw = this.s.slice(valueStart + 1, valueEnd - 1);
-    if (raw.includes('\\')) bail();
-    if (key === 'id') this.id = raw;
-    else this.resourceType = raw;
-  }
-
-  private patientRef(valueStart: number, valueEnd: number): void {
-    let ref = this.s.slice(valueStart + 1, valueEnd - 1);
-    if (ref.includes('\\')) ref = JSON.parse(this.s.slice(valueStart, valueEnd)) as string;
-    if (!ref.includes('Patient/')) return;
-    const m = PATIENT_REF.exec(ref);
-    if (m) this.patients.add(m[1]);
+/** At an opening quote: the index after the closing one. */
+function stringEnd(s: string, open: number): number {
+  let q = s.indexOf('"', open + 1);
+  for (;;) {
+    if (q < 0) bail();
+    let k = q - 1;
+    while (s.charCodeAt(k) === 0x5c) k--;
+    if ((q - 1 - k) % 2 === 0) return q + 1;
+    q = s.indexOf('"', q + 1);
   }
 }
 
-/** A member's text with one separating comma, so what remains is valid JSON. */
-function cut(m: Member, members: number): [number, number] {
-  if (m.index > 0) return [m.prevValueEnd, m.valueEnd];
-  if (members === 1) return [m.keyStart, m.valueEnd];
-  return [m.keyStart, m.nextKeyStart];
+/** The index just after the JSON value starting at i. */
+function valueEndAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c === 0x22) return stringEnd(s, i);
+  if (c !== 0x7b && c !== 0x5b) {
+    // Literal or number: up to the next delimiter.
+    let j = i;
+    for (;;) {
+      const d = s.charCodeAt(j);
+      if (d === 0x2c || d === 0x7d || d === 0x5d || Number.isNaN(d)) break;
+      j++;
+    }
+    if (j === i) bail();
+    return j;
+  }
+  let depth = 0;
+  let j = i;
+  for (;;) {
+    const d = s.charCodeAt(j);
+    if (d === 0x22) {
+      j = stringEnd(s, j);
+      continue;
+    }
+    if (d === 0x7b || d === 0x5b) depth++;
+    else if (d === 0x7d || d === 0x5d) {
+      if (--depth === 0) return j + 1;
+    } else if (Number.isNaN(d)) bail();
+    j++;
+  }
 }

@@ -90,7 +90,7 @@ async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: st
     baseUrl: deps.fhirBase,
   };
   const onPage = async (rows: { id: string; content: string }[]): Promise<void> => {
-    total += await writePage(deps, writer, job, rows, elements);
+    total += await writePage(deps, writer, job, type, rows, elements);
     if (Date.now() - lastProgress > 1000) {
       lastProgress = Date.now();
       await exportJobs.progress(db, job.id, `${of}; ${type}: ${total} resources`);
@@ -164,13 +164,14 @@ async function writePage(
   deps: ExportDeps,
   writer: NdjsonFileWriter,
   job: ExportJob,
+  type: string,
   rows: { content: string }[],
   elements?: string[],
 ): Promise<number> {
   const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
   const { texts } = await filterStoredForRecipient(
     { organizationId, purposeOfUse, clientId },
-    rows.map((r) => r.content),
+    rows.map((r) => ({ resourceType: type, content: r.content })),
     { engine: deps.consent, channel: 'bulk-export' },
   );
   let n = 0;

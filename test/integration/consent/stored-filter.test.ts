@@ -81,7 +81,8 @@ beforeAll(async () => {
   // As stored before the labeler's current rules (another rules version, no sensitivity labels).
   const old = JSON.parse(text.sud) as Resource;
   old.meta = { ...old.meta, security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }], tag: [{ system: LABELER_TAG_SYSTEM, code: 'older-rules' }] };
-  text.oldRulesSud = JSON.stringify(old);
+  // In the store's own layout (jsonb text), so it takes the scan path and is re-labelled there.
+  text.oldRulesSud = (await t.db.query<{ c: string }>('SELECT $1::jsonb::text AS c', [JSON.stringify(old)])).rows[0].c;
   await repo.create(consent(pid.optedOut, { policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' }] }, provision: { type: 'deny' } }));
   await repo.create(
     consent(pid.consented, {
@@ -100,12 +101,14 @@ afterAll(async () => {
   await t?.drop();
 });
 
+const row = (content: string) => ({ resourceType: (JSON.parse(content) as Resource).resourceType, content });
+
 const auditCount = async (): Promise<number> => (await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
 
 /** filterStored on texts, checked against filter() on the parsed resources. */
 async function both(keys: string[], recipient = BLUECARE): Promise<(Resource | undefined)[]> {
   const texts = keys.map((k) => text[k]);
-  const s = await engine.filterStored(recipient, texts, 'search');
+  const s = await engine.filterStored(recipient, texts.map(row), 'search');
   const o = await engine.filter(recipient, texts.map((x) => JSON.parse(x) as Resource), 'search');
   const fromStored = s.texts.filter((x): x is string => x !== undefined).map((x) => JSON.parse(x) as Resource);
   expect(fromStored).toEqual(o.permitted);
@@ -114,7 +117,7 @@ async function both(keys: string[], recipient = BLUECARE): Promise<(Resource | u
 }
 
 it('sends normal data as its stored text with narrative and Reference.display cut, deciding as filter() does', async () => {
-  const s = await engine.filterStored(BLUECARE, [text.htn, text.patient], 'search');
+  const s = await engine.filterStored(BLUECARE, [row(text.htn), row(text.patient)], 'search');
   const [htn, patient] = s.texts;
   // Not re-serialised: still PostgreSQL's jsonb text layout.
   expect(htn).toContain('": "');
@@ -157,7 +160,7 @@ it('an opt-out and a missing relationship withhold; revoking the opt-out applies
 
 it('writes one AuditEvent per call listing the disclosed versions', async () => {
   const before = await auditCount();
-  await engine.filterStored(BLUECARE, [text.htn, text.sud], 'bulk-export');
+  await engine.filterStored(BLUECARE, [row(text.htn), row(text.sud)], 'bulk-export');
   expect(await auditCount()).toBe(before + 1);
   const ev = JSON.parse(
     (await t.db.query<{ c: string }>("SELECT content::text AS c FROM resource WHERE resource_type = 'AuditEvent' ORDER BY last_updated DESC LIMIT 1")).rows[0].c,
@@ -171,7 +174,7 @@ it('writes one AuditEvent per call listing the disclosed versions', async () => 
 });
 
 it('fails closed: an unreadable row withholds the whole page', async () => {
-  const s = await engine.filterStored(BLUECARE, [text.htn, '{"resourceType": "Condition", "id": '], 'search');
+  const s = await engine.filterStored(BLUECARE, [row(text.htn), { resourceType: 'Condition', content: '{"id": "c1", "meta": {"versionId": ' }], 'search');
   expect(s.texts).toEqual([undefined, undefined]);
   expect(s.withheld).toBe(2);
 });
