@@ -92,11 +92,16 @@ export class ConsentEngine {
    * rules version, a person with Consents (their provisions may look at content), Part 2
    * obligations, contained resources, text the scan cannot read exactly — is parsed and goes
    * through the same steps as filter(). Returns the disclosed text per input, in input order.
+   *
+   * `deferAudit` (bulk export, whose files are disclosed only when the job completes): the
+   * AuditEvent is written while the caller goes on, and `audited` settles when it is committed;
+   * the caller must await it — and disclose nothing if it rejects — before any of the texts
+   * reach the recipient.
    */
-  async filterStored(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel = 'disclosure'): Promise<StoredFilterResult> {
+  async filterStored(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel = 'disclosure', opts: { deferAudit?: boolean } = {}): Promise<StoredFilterResult> {
     if (!rows.length) return { texts: [], withheld: 0 };
     try {
-      return await this.filterStoredUnsafe(recipient, rows, channel);
+      return await this.filterStoredUnsafe(recipient, rows, channel, opts.deferAudit === true);
     } catch {
       return { texts: rows.map(() => undefined), withheld: rows.length };
     }
@@ -121,7 +126,7 @@ export class ConsentEngine {
     return { permitted, withheld: resources.length - permitted.length };
   }
 
-  private async filterStoredUnsafe(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel): Promise<StoredFilterResult> {
+  private async filterStoredUnsafe(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel, deferAudit: boolean): Promise<StoredFilterResult> {
     const profile = this.profile(recipient);
     if (!profile) return { texts: rows.map(() => undefined), withheld: rows.length };
     const now = this.now();
@@ -157,7 +162,12 @@ export class ConsentEngine {
       }
     }
     const withheld = out.filter((t) => t === undefined).length;
-    await this.record(profile, channel, audit, withheld);
+    const audited = this.record(profile, channel, audit, withheld);
+    if (deferAudit) {
+      audited.catch(() => undefined); // the caller awaits it (and fails) before anything is disclosed
+      return { texts: out, withheld, audited };
+    }
+    await audited;
     return { texts: out, withheld };
   }
 

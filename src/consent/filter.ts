@@ -34,6 +34,8 @@ export interface StoredFilterResult {
   /** Per input text, in order: the text to disclose (possibly redacted), or undefined if withheld. */
   texts: (string | undefined)[];
   withheld: number;
+  /** With `deferAudit`: settles when the AuditEvent is committed; await it before disclosing. */
+  audited?: Promise<void>;
 }
 
 export interface FilterOptions {
@@ -41,6 +43,8 @@ export interface FilterOptions {
   engine?: ConsentEngine;
   /** How the data leaves (recorded in the AuditEvent). */
   channel?: DisclosureChannel;
+  /** filterStoredForRecipient: return before the AuditEvent is committed (see `audited`). */
+  deferAudit?: boolean;
 }
 
 let defaultEngine: ConsentEngine | undefined;
@@ -65,5 +69,5 @@ export async function filterForRecipient<T extends Resource>(recipient: Recipien
 export async function filterStoredForRecipient(recipient: Recipient, rows: StoredRow[], opts: FilterOptions = {}): Promise<StoredFilterResult> {
   const engine = opts.engine ?? defaultEngine;
   if (!engine) return { texts: rows.map(() => undefined), withheld: rows.length };
-  return engine.filterStored(recipient, rows, opts.channel ?? 'disclosure');
+  return engine.filterStored(recipient, rows, opts.channel ?? 'disclosure', { deferAudit: opts.deferAudit });
 }

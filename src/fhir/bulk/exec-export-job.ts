@@ -48,9 +48,12 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
   await db.query('DELETE FROM bulk_export_item WHERE job_id = $1', [exportId]);
   try {
     const output: OutputFile[] = [];
+    const audits = new PendingAudits();
     for (const [i, type] of job.spec.exportTypes.entries()) {
-      output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, signal)));
+      output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, audits, signal)));
     }
+    // Every page's AuditEvent is committed before the files can be downloaded (fail closed).
+    await audits.drain();
     const errorFiles = await writeErrorFile(deps, job);
     const finished = now();
     const expires = new Date(finished.getTime() + deps.config.fileTtlSeconds * 1000);
@@ -73,7 +76,27 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
   }
 }
 
-async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: string, signal?: AbortSignal): Promise<OutputFile[]> {
+/**
+ * The AuditEvents of pages already written, still being committed: a page's AuditEvent is written
+ * while the next page is processed. At most `limit` in flight (memory stays flat); a failed one
+ * fails the export.
+ */
+class PendingAudits {
+  private readonly pending: Promise<void>[] = [];
+  constructor(private readonly limit = 2) {}
+
+  async add(audited: Promise<void> | undefined): Promise<void> {
+    if (!audited) return;
+    this.pending.push(audited);
+    while (this.pending.length > this.limit) await this.pending.shift();
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.length) await this.pending.shift();
+  }
+}
+
+async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: string, audits: PendingAudits, signal?: AbortSignal): Promise<OutputFile[]> {
   const { db, storage, config } = deps;
   const spec = job.spec;
   const filters = spec.typeFilters.filter((c) => c.startsWith(`${type}?`)).map(typeFilterRequest);
@@ -90,7 +113,7 @@ async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: st
     baseUrl: deps.fhirBase,
   };
   const onPage = async (rows: { id: string; content: string }[]): Promise<void> => {
-    total += await writePage(deps, writer, job, type, rows, elements);
+    total += await writePage(deps, writer, job, type, rows, audits, elements);
     if (Date.now() - lastProgress > 1000) {
       lastProgress = Date.now();
       await exportJobs.progress(db, job.id, `${of}; ${type}: ${total} resources`);
@@ -117,12 +140,21 @@ type Page = (rows: { id: string; content: string }[]) => Promise<void>;
 async function streamWithCursor(db: Database, q: { text: string; values: unknown[] }, pageSize: number, cancelled: () => Promise<boolean>, onPage: Page): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query(`DECLARE bulk_export_cursor NO SCROLL CURSOR FOR ${q.text}`, q.values);
+    const fetch = (): Promise<{ id: string; content: string }[]> => {
+      const p = tx.query<{ id: string; content: string }>(`FETCH ${pageSize} FROM bulk_export_cursor`).then((r) => r.rows);
+      p.catch(() => undefined); // awaited below; never an unhandled rejection while a page is written
+      return p;
+    };
+    // The next page is fetched while this one is filtered and written (two pages in memory).
+    let next = fetch();
     for (;;) {
       if (await cancelled()) throw new Cancelled();
-      const rows = (await tx.query<{ id: string; content: string }>(`FETCH ${pageSize} FROM bulk_export_cursor`)).rows;
+      const rows = await next;
       if (!rows.length) break;
+      const more = rows.length === pageSize;
+      if (more) next = fetch();
       await onPage(rows);
-      if (rows.length < pageSize) break;
+      if (!more) break;
     }
   });
 }
@@ -166,14 +198,16 @@ async function writePage(
   job: ExportJob,
   type: string,
   rows: { content: string }[],
+  audits: PendingAudits,
   elements?: string[],
 ): Promise<number> {
   const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
-  const { texts } = await filterStoredForRecipient(
+  const { texts, audited } = await filterStoredForRecipient(
     { organizationId, purposeOfUse, clientId },
     rows.map((r) => ({ resourceType: type, content: r.content })),
-    { engine: deps.consent, channel: 'bulk-export' },
+    { engine: deps.consent, channel: 'bulk-export', deferAudit: true },
   );
+  await audits.add(audited);
   let n = 0;
   for (const text of texts) {
     if (text === undefined) continue;

@@ -1,0 +1,118 @@
+// Bulk export writes each page's AuditEvent while the next page is processed
+// (ConsentEngine.filterStored with deferAudit); every one must be committed before the export
+// completes, and one that fails must fail the export and leave no files (fail closed).
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import { loadConfig } from '../../../src/config/env.js';
+import { loadPartners } from '../../../src/config/partners.js';
+import { loadPolicy } from '../../../src/config/policy.js';
+import { AuditTrail, type DisclosureRecord } from '../../../src/consent/audit.js';
+import { ConsentEngine } from '../../../src/consent/engine.js';
+import { Labeler } from '../../../src/consent/labeler.js';
+import { loadValueSets } from '../../../src/consent/value-sets.js';
+import { trustedAccess } from '../../../src/fhir/access.js';
+import { bulkUrls, type BulkContext } from '../../../src/fhir/bulk/bulk-context.js';
+import { execExportJob } from '../../../src/fhir/bulk/exec-export-job.js';
+import { exportJobs } from '../../../src/fhir/bulk/export-job.js';
+import type { ExportQueue } from '../../../src/fhir/bulk/export-queue.js';
+import { LocalExportStorage } from '../../../src/fhir/bulk/export-storage.js';
+import { kickOff } from '../../../src/fhir/bulk/kick-off.js';
+import { loadDefinitions } from '../../../src/fhir/definitions.js';
+import { Repository } from '../../../src/fhir/store/repository.js';
+import { silentLogger } from '../../../src/logger.js';
+import { openTestDatabase, type TestDatabase } from '../../helpers/database.js';
+
+let t: TestDatabase;
+let dataDir: string;
+const config = loadConfig({ DATABASE_URL: 'postgres://unused', LOG_LEVEL: 'silent', BULK_PAGE_SIZE: '5' });
+const fhirBase = 'http://test/fhir';
+
+class FailingAuditTrail extends AuditTrail {
+  calls = 0;
+  constructor(
+    repo: Repository,
+    private readonly failAt: number,
+  ) {
+    super(repo);
+  }
+  override async record(rec: DisclosureRecord): Promise<void> {
+    if (++this.calls === this.failAt) throw new Error('audit store unavailable');
+    return super.record(rec);
+  }
+}
+
+beforeAll(async () => {
+  loadDefinitions();
+  t = await openTestDatabase('postgres');
+  dataDir = mkdtempSync(join(tmpdir(), 'export-audit-'));
+  const labeler = new Labeler({ valueSets: loadValueSets(), part2Organizations: new Set() });
+  const repo = new Repository(t.db, { prepare: (tx, r) => labeler.prepare(tx, r) });
+  const p = (await repo.create({ resourceType: 'Patient', name: [{ family: 'A' }] } as Resource)).resource.id as string;
+  await repo.create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${p}` }, payor: [{ reference: 'Organization/mco-bluecare' }] } as Resource);
+  for (let i = 0; i < 22; i++) {
+    await repo.create({ resourceType: 'Observation', status: 'final', code: { text: `o${i}` }, subject: { reference: `Patient/${p}`, display: 'A' } } as Resource);
+  }
+});
+
+afterAll(async () => {
+  await t?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function runExport(audit: AuditTrail): Promise<{ result: string; files: string[]; id: string }> {
+  const engine = new ConsentEngine({ db: t.db, partners: loadPartners(config.partnersFile), policy: loadPolicy(), labeler: new Labeler({ valueSets: loadValueSets(), part2Organizations: new Set() }), audit });
+  const storage = new LocalExportStorage(dataDir);
+  const ctx: BulkContext = {
+    db: t.db,
+    storage,
+    queue: { add: async () => undefined } as unknown as ExportQueue,
+    config: config.bulk,
+    fhirBase,
+    now: () => new Date(),
+    requiresAccessToken: true,
+    ...bulkUrls(fhirBase),
+  };
+  const k = await kickOff(
+    ctx,
+    {
+      method: 'GET',
+      url: `${fhirBase}/Patient/$export?_type=Observation`,
+      query: [['_type', 'Observation']],
+      headers: { prefer: 'respond-async' },
+      access: trustedAccess,
+      requester: { clientId: 'bluecare-care-mgmt', organizationId: 'mco-bluecare', organizationType: 'MCO', purposeOfUse: 'HPAYMT' },
+    },
+    { kind: 'patient' },
+  );
+  const id = (k.headers?.['Content-Location'] as string).split('/').pop() as string;
+  const result = await execExportJob({ db: t.db, storage, config: config.bulk, fhirBase, logger: silentLogger, consent: engine }, id);
+  let files: string[] = [];
+  try {
+    files = readdirSync(join(dataDir, id));
+  } catch {
+    /* no directory: no files */
+  }
+  return { result, files, id };
+}
+
+const auditEvents = async (): Promise<number> => (await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
+
+it('completes with one committed AuditEvent per page', async () => {
+  const before = await auditEvents();
+  const { result, id } = await runExport(new AuditTrail(new Repository(t.db)));
+  expect(result).toBe('completed');
+  const job = await exportJobs.get(t.db, id);
+  expect(job?.output.reduce((n, f) => n + f.count, 0)).toBe(22);
+  expect((await auditEvents()) - before).toBe(5); // 22 resources, pages of 5
+});
+
+it('fails, with no files, when a page AuditEvent cannot be written', async () => {
+  for (const failAt of [1, 3, 5]) {
+    const { result, files, id } = await runExport(new FailingAuditTrail(new Repository(t.db), failAt));
+    expect(result).toBe('failed');
+    expect(files).toEqual([]);
+    expect((await exportJobs.get(t.db, id))?.output ?? []).toEqual([]);
+  }
+});
