@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
 import { extractIndexRows, type IndexRows } from '../fhir/store/index-extraction.js';
+import { dateRange } from '../fhir/store/dates.js';
 import { writeVersionSql } from '../fhir/store/index-writer.js';
 import type { Repository } from '../fhir/store/repository.js';
 import type { RecipientProfile } from './decision-point.js';
@@ -85,25 +86,61 @@ export function auditEventFor(rec: DisclosureRecord, recorded: Date): AuditEvent
 }
 
 /**
- * Index rows of an AuditEvent: FHIRPath extraction of everything but the person entities, whose
- * `entity` and `patient` rows are added directly (the same rows the extraction would make).
+ * Index rows of an AuditEvent, the same rows FHIRPath extraction of the whole event gives, at a
+ * fraction of the cost (extraction took ~1 ms per person entity, and ~1 ms for the rest of every
+ * event): person entities' `entity` and `patient` rows are added directly; the rest is extracted
+ * once per distinct "skeleton" — the indexed elements other than `recorded` (recipient, client,
+ * purpose, policies, channel, rules) repeat from one disclosure to the next — and `date` is added
+ * from `recorded`. `detail`, `description`, `outcomeDesc` and `purposeOfEvent` are not indexed.
  */
 export function auditIndexRows(resource: Resource): IndexRows {
   const ev = resource as AuditEvent;
+  if (resource.resourceType !== 'AuditEvent') return extractIndexRows(resource);
   const people = (ev.entity ?? []).filter((e) => e.what?.reference?.startsWith('Patient/'));
-  if (resource.resourceType !== 'AuditEvent' || !people.length) return extractIndexRows(resource);
-  const rows = extractIndexRows({ ...ev, entity: (ev.entity ?? []).filter((e) => !people.includes(e)) } as Resource);
+  const skeleton = {
+    resourceType: 'AuditEvent',
+    ...(ev.meta ? { meta: { profile: ev.meta.profile, security: ev.meta.security, source: ev.meta.source, tag: ev.meta.tag } } : {}),
+    action: ev.action,
+    agent: ev.agent,
+    entity: (ev.entity ?? []).filter((e) => !people.includes(e)).map((e) => ({ what: e.what, name: e.name, role: e.role, type: e.type })),
+    outcome: ev.outcome,
+    source: ev.source,
+    subtype: ev.subtype,
+    type: ev.type,
+  } as AuditEvent;
+  const key = JSON.stringify(skeleton);
+  let cached = skeletonRows.get(key);
+  if (!cached) {
+    cached = extractIndexRows(skeleton);
+    if (skeletonRows.size >= SKELETON_CACHE_SIZE) skeletonRows.clear();
+    skeletonRows.set(key, cached);
+  }
+  const rows: IndexRows = {
+    token: [...cached.token],
+    string: [...cached.string],
+    date: [...cached.date],
+    reference: [...cached.reference],
+    number: [...cached.number],
+    uri: [...cached.uri],
+  };
+  const recorded = ev.recorded ? dateRange(ev.recorded) : undefined;
+  if (recorded) rows.date.push({ param: 'date', low: recorded.low, high: recorded.high });
   for (const e of people) {
     const targetId = (e.what?.reference as string).slice('Patient/'.length);
     rows.reference.push({ param: 'entity', targetType: 'Patient', targetId, targetVersion: null, url: null });
     rows.reference.push({ param: 'patient', targetType: 'Patient', targetId, targetVersion: null, url: null });
   }
-  rows.token.push(
-    { param: 'entity-role', system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' },
-    { param: 'entity-type', system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1' },
-  );
+  if (people.length) {
+    rows.token.push(
+      { param: 'entity-role', system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' },
+      { param: 'entity-type', system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1' },
+    );
+  }
   return rows;
 }
+
+const SKELETON_CACHE_SIZE = 500;
+const skeletonRows = new Map<string, IndexRows>();
 
 /** A disclosed resource's versioned reference, for DisclosureRecord.disclosed. */
 export function versionedReference(resourceType: string, id: string, versionId?: string): string {
