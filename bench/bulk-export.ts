@@ -217,7 +217,11 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
   const s = Number(process.hrtime.bigint() - t) / 1e9;
   if (result.outcome !== 'completed') throw new Error(`export ${result.outcome}`);
   // The audit trail of the run is not part of the data set.
-  if (consentOn) await db.query("DELETE FROM resource WHERE resource_type = 'AuditEvent'");
+  if (consentOn) {
+    for (const table of ['resource', 'resource_history', 'idx_token', 'idx_string', 'idx_date', 'idx_reference', 'idx_number', 'idx_uri']) {
+      await db.query(`DELETE FROM ${table} WHERE resource_type = 'AuditEvent'`);
+    }
+  }
   await db.close();
   rmSync(dataDir, { recursive: true, force: true });
   return { rows: result.rows, files: result.files, seconds: s, rowsPerSecond: result.rows / s, peakRssMb };
