@@ -6,7 +6,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { Patient, Resource } from '@medplum/fhirtypes';
 import type { OrganizationType } from '../config/partners.js';
 import { assertAllowed, type AccessCheck } from '../fhir/access.js';
-import { outcomes } from '../fhir/outcomes.js';
+import { FhirError, outcomes } from '../fhir/outcomes.js';
 import { send } from '../fhir/routes.js';
 import type { Database } from '../fhir/store/database.js';
 import type { Repository } from '../fhir/store/repository.js';
@@ -38,7 +38,10 @@ export function alignmentRoutes(opts: AlignmentRoutesOptions): Router {
       const id = String(req.params.id);
       const periodParam = typeof req.query.period === 'string' ? req.query.period : undefined;
       if (periodParam !== undefined && !/^20\d{2}$/.test(periodParam)) throw outcomes.badRequest('period must be a year YYYY', ['period']);
-      const patient = await opts.repo.read<Patient>('Patient', id);
+      // A deleted Patient answers like a missing one: a 410 would tell an unrelated caller it existed.
+      const patient = await opts.repo.read<Patient>('Patient', id).catch((err: unknown) => {
+        throw err instanceof FhirError && err.status === 410 ? outcomes.notFound(`Patient/${id}`) : err;
+      });
       if (opts.disclose && !(await opts.disclose(caller, [patient])).length) throw outcomes.notFound(`Patient/${id}`);
       const period = periodParam ?? (await decidedPeriods(opts.db, id))[0];
       const decision = period ? await readDecision(opts.db, period, id) : undefined;

@@ -238,6 +238,16 @@ describe('alignment runs and rosters', () => {
     );
   });
 
+  it('a deleted Patient is a 404 (not a 410 that would confirm it existed)', async () => {
+    const sma = await demoToken(gw.url, 'sma-admin', 'system/*.cruds');
+    const sunrise = await demoToken(gw.url, 'sunrise-ehr', 'system/Patient.rs');
+    expect((await http('DELETE', `${gw.fhir}/Patient/${id('dsnp')}`, undefined, { authorization: `Bearer ${sma}` })).status).toBeLessThan(300);
+    for (const t of [sma, sunrise]) {
+      const r = await http('GET', `${gw.fhir}/Patient/${id('dsnp')}/$alignment`, undefined, { authorization: `Bearer ${t}` });
+      expect([r.status, r.body.resourceType]).toEqual([404, 'OperationOutcome']);
+    }
+  });
+
   it('a scope without Patient read gets 403', async () => {
     const sunrise = await demoToken(gw.url, 'sunrise-ehr', 'system/Group.rs');
     expect((await http('GET', `${gw.fhir}/Patient/${id('ffs')}/$alignment`, undefined, { authorization: `Bearer ${sunrise}` })).status).toBe(403);
