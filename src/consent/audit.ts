@@ -26,6 +26,12 @@ export interface DisclosureRecord {
   basedOn: string[];
   /** Decision rules that applied (tpo, part2-consent, …), for review. */
   rules: string[];
+  /**
+   * A disclosure made in several calls (a bulk export's pages: `bulk-export/<job id>`): the name
+   * of the entity listing what was disclosed, so the events of one export find each other
+   * (`AuditEvent?entity-name:exact=…`).
+   */
+  series?: string;
 }
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -46,6 +52,7 @@ export function auditEventFor(rec: DisclosureRecord, recorded: Date): AuditEvent
     entity.push({
       type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
       role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '4', display: 'Domain Resource' },
+      ...(rec.series ? { name: rec.series } : {}),
       description: `${rec.disclosed.length} resources disclosed`,
       detail: [
         {

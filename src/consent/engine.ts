@@ -15,7 +15,7 @@ import { versionedReference, type AuditTrail, type DisclosureChannel } from './a
 import { inForce } from './consent-evaluation.js';
 import { decide, type Decision, type RecipientProfile } from './decision-point.js';
 import { disclosureContext } from './disclosure-context.js';
-import type { FilterResult, Recipient, StoredFilterResult, StoredRow } from './filter.js';
+import type { DisclosureSeries, FilterResult, Recipient, StoredFilterResult, StoredRow } from './filter.js';
 import { labelsOf, type Labeler, type Labels } from './labeler.js';
 import { applyObligations } from './obligations.js';
 import { patientsOf } from './patients-of.js';
@@ -97,11 +97,19 @@ export class ConsentEngine {
    * AuditEvent is written while the caller goes on, and `audited` settles when it is committed;
    * the caller must await it — and disclose nothing if it rejects — before any of the texts
    * reach the recipient.
+   *
+   * `series` (bulk export): the AuditEvent lists as people (indexed) only those no earlier event of
+   * the series listed, and adds them to `series.listed`; it still lists every disclosed resource.
    */
-  async filterStored(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel = 'disclosure', opts: { deferAudit?: boolean } = {}): Promise<StoredFilterResult> {
+  async filterStored(
+    recipient: Recipient,
+    rows: StoredRow[],
+    channel: DisclosureChannel = 'disclosure',
+    opts: { deferAudit?: boolean; series?: DisclosureSeries } = {},
+  ): Promise<StoredFilterResult> {
     if (!rows.length) return { texts: [], withheld: 0 };
     try {
-      return await this.filterStoredUnsafe(recipient, rows, channel, opts.deferAudit === true);
+      return await this.filterStoredUnsafe(recipient, rows, channel, opts.deferAudit === true, opts.series);
     } catch {
       return { texts: rows.map(() => undefined), withheld: rows.length };
     }
@@ -126,7 +134,13 @@ export class ConsentEngine {
     return { permitted, withheld: resources.length - permitted.length };
   }
 
-  private async filterStoredUnsafe(recipient: Recipient, rows: StoredRow[], channel: DisclosureChannel, deferAudit: boolean): Promise<StoredFilterResult> {
+  private async filterStoredUnsafe(
+    recipient: Recipient,
+    rows: StoredRow[],
+    channel: DisclosureChannel,
+    deferAudit: boolean,
+    series?: DisclosureSeries,
+  ): Promise<StoredFilterResult> {
     const profile = this.profile(recipient);
     if (!profile) return { texts: rows.map(() => undefined), withheld: rows.length };
     const now = this.now();
@@ -162,12 +176,23 @@ export class ConsentEngine {
       }
     }
     const withheld = out.filter((t) => t === undefined).length;
-    const audited = this.record(profile, channel, audit, withheld);
+    let people = [...audit.people];
+    if (series) {
+      // Marked listed now, before the write settles: a later page's event leaves them out, and if
+      // this write fails the export fails (the caller awaits `audited`), so none goes unaccounted.
+      people = people.filter((p) => !series.listed.has(p));
+      for (const p of people) series.listed.add(p);
+    }
+    const audited = this.record(profile, channel, audit, withheld, people, series?.id);
     if (deferAudit) {
       audited.catch(() => undefined); // the caller awaits it (and fails) before anything is disclosed
       return { texts: out, withheld, audited };
     }
-    await audited;
+    await audited.catch((err: unknown) => {
+      // Nothing of this call is disclosed: its people are not accounted for by it.
+      for (const p of series ? people : []) series?.listed.delete(p);
+      throw err;
+    });
     return { texts: out, withheld };
   }
 
@@ -212,15 +237,23 @@ export class ConsentEngine {
     });
   }
 
-  private async record(profile: RecipientProfile, channel: DisclosureChannel, audit: AuditLines, withheld: number): Promise<void> {
+  private async record(
+    profile: RecipientProfile,
+    channel: DisclosureChannel,
+    audit: AuditLines,
+    withheld: number,
+    people: string[] = [...audit.people],
+    series?: string,
+  ): Promise<void> {
     await this.opts.audit?.record({
       recipient: profile,
       channel,
       disclosed: audit.disclosed,
       withheld,
-      patientIds: [...audit.people],
+      patientIds: people,
       basedOn: audit.basedOn,
       rules: audit.rules,
+      ...(series ? { series } : {}),
     });
   }
 

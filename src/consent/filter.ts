@@ -38,6 +38,20 @@ export interface StoredFilterResult {
   audited?: Promise<void>;
 }
 
+/**
+ * One disclosure made in several calls — a bulk export's pages — accounted for once: each person
+ * is listed (an indexed `Patient` entity, what `AuditEvent?patient=` finds) on the first of the
+ * series' AuditEvents that discloses their data, and only there; every event still lists all the
+ * resources it disclosed (the unindexed detail) and names the series, so from the event a person's
+ * search finds, the series' other events are one search away (`entity-name:exact=<id>`).
+ */
+export interface DisclosureSeries {
+  /** Names the series in every one of its AuditEvents: `bulk-export/<job id>`. */
+  id: string;
+  /** People listed by an earlier AuditEvent of the series; the engine adds the ones it lists. */
+  listed: Set<string>;
+}
+
 export interface FilterOptions {
   /** The engine to use; defaults to the one the composition root installed. */
   engine?: ConsentEngine;
@@ -45,6 +59,8 @@ export interface FilterOptions {
   channel?: DisclosureChannel;
   /** filterStoredForRecipient: return before the AuditEvent is committed (see `audited`). */
   deferAudit?: boolean;
+  /** filterStoredForRecipient: this call is one part of a larger disclosure (bulk export). */
+  series?: DisclosureSeries;
 }
 
 let defaultEngine: ConsentEngine | undefined;
@@ -69,5 +85,5 @@ export async function filterForRecipient<T extends Resource>(recipient: Recipien
 export async function filterStoredForRecipient(recipient: Recipient, rows: StoredRow[], opts: FilterOptions = {}): Promise<StoredFilterResult> {
   const engine = opts.engine ?? defaultEngine;
   if (!engine) return { texts: rows.map(() => undefined), withheld: rows.length };
-  return engine.filterStored(recipient, rows, opts.channel ?? 'disclosure', { deferAudit: opts.deferAudit });
+  return engine.filterStored(recipient, rows, opts.channel ?? 'disclosure', { deferAudit: opts.deferAudit, series: opts.series });
 }

@@ -9,7 +9,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
 import type { ConsentEngine } from '../../consent/engine.js';
-import { filterStoredForRecipient } from '../../consent/filter.js';
+import { filterStoredForRecipient, type DisclosureSeries } from '../../consent/filter.js';
 import type { Logger } from '../../logger.js';
 import { outcome } from '../outcomes.js';
 import { applyElements } from '../summary.js';
@@ -49,8 +49,15 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
   try {
     const output: OutputFile[] = [];
     const audits = new PendingAudits();
+    // One accounting for the whole export: each person is indexed (AuditEvent?patient=) by the
+    // first page's AuditEvent that discloses their data, not by every page's — the index rows were
+    // most of a page's audit cost. Every page's event still lists all it disclosed and names the
+    // export (DisclosureSeries). The Set holds the export's people's ids (~100 B each; it grows
+    // with the number of distinct people, not with the resources). A re-delivered job starts a
+    // new series (its events name the same export and index its people again).
+    const series: DisclosureSeries = { id: `bulk-export/${exportId}`, listed: new Set() };
     for (const [i, type] of job.spec.exportTypes.entries()) {
-      output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, audits, signal)));
+      output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, audits, series, signal)));
     }
     // Every page's AuditEvent is committed before the files can be downloaded (fail closed).
     await audits.drain();
@@ -96,7 +103,15 @@ class PendingAudits {
   }
 }
 
-async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: string, audits: PendingAudits, signal?: AbortSignal): Promise<OutputFile[]> {
+async function exportType(
+  deps: ExportDeps,
+  job: ExportJob,
+  type: string,
+  of: string,
+  audits: PendingAudits,
+  series: DisclosureSeries,
+  signal?: AbortSignal,
+): Promise<OutputFile[]> {
   const { db, storage, config } = deps;
   const spec = job.spec;
   const filters = spec.typeFilters.filter((c) => c.startsWith(`${type}?`)).map(typeFilterRequest);
@@ -113,7 +128,7 @@ async function exportType(deps: ExportDeps, job: ExportJob, type: string, of: st
     baseUrl: deps.fhirBase,
   };
   const onPage = async (rows: { id: string; content: string }[]): Promise<void> => {
-    total += await writePage(deps, writer, job, type, rows, audits, elements);
+    total += await writePage(deps, writer, job, type, rows, audits, series, elements);
     if (Date.now() - lastProgress > 1000) {
       lastProgress = Date.now();
       await exportJobs.progress(db, job.id, `${of}; ${type}: ${total} resources`);
@@ -199,13 +214,14 @@ async function writePage(
   type: string,
   rows: { content: string }[],
   audits: PendingAudits,
+  series: DisclosureSeries,
   elements?: string[],
 ): Promise<number> {
   const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
   const { texts, audited } = await filterStoredForRecipient(
     { organizationId, purposeOfUse, clientId },
     rows.map((r) => ({ resourceType: type, content: r.content })),
-    { engine: deps.consent, channel: 'bulk-export', deferAudit: true },
+    { engine: deps.consent, channel: 'bulk-export', deferAudit: true, series },
   );
   await audits.add(audited);
   let n = 0;

@@ -1,10 +1,11 @@
 // Bulk export writes each page's AuditEvent while the next page is processed
 // (ConsentEngine.filterStored with deferAudit); every one must be committed before the export
-// completes, and one that fails must fail the export and leave no files (fail closed).
+// completes, and one that fails must fail the export and leave no files (fail closed). A person
+// is indexed (AuditEvent?patient=) by one AuditEvent per export, not one per page.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import { loadConfig } from '../../../src/config/env.js';
 import { loadPartners } from '../../../src/config/partners.js';
 import { loadPolicy } from '../../../src/config/policy.js';
@@ -20,12 +21,14 @@ import type { ExportQueue } from '../../../src/fhir/bulk/export-queue.js';
 import { LocalExportStorage } from '../../../src/fhir/bulk/export-storage.js';
 import { kickOff } from '../../../src/fhir/bulk/kick-off.js';
 import { loadDefinitions } from '../../../src/fhir/definitions.js';
+import { parseSearchRequest } from '../../../src/fhir/search/search-request.js';
 import { Repository } from '../../../src/fhir/store/repository.js';
 import { silentLogger } from '../../../src/logger.js';
 import { openTestDatabase, type TestDatabase } from '../../helpers/database.js';
 
 let t: TestDatabase;
 let dataDir: string;
+let patientId: string;
 const config = loadConfig({ DATABASE_URL: 'postgres://unused', LOG_LEVEL: 'silent', BULK_PAGE_SIZE: '5' });
 const fhirBase = 'http://test/fhir';
 
@@ -50,6 +53,7 @@ beforeAll(async () => {
   const labeler = new Labeler({ valueSets: loadValueSets(), part2Organizations: new Set() });
   const repo = new Repository(t.db, { prepare: (tx, r) => labeler.prepare(tx, r) });
   const p = (await repo.create({ resourceType: 'Patient', name: [{ family: 'A' }] } as Resource)).resource.id as string;
+  patientId = p;
   await repo.create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${p}` }, payor: [{ reference: 'Organization/mco-bluecare' }] } as Resource);
   for (let i = 0; i < 22; i++) {
     await repo.create({ resourceType: 'Observation', status: 'final', code: { text: `o${i}` }, subject: { reference: `Patient/${p}`, display: 'A' } } as Resource);
@@ -115,4 +119,45 @@ it('fails, with no files, when a page AuditEvent cannot be written', async () =>
     expect(files).toEqual([]);
     expect((await exportJobs.get(t.db, id))?.output ?? []).toEqual([]);
   }
+});
+
+it('indexes each person once per export: AuditEvent?patient= finds the export, whose events list every disclosed resource', async () => {
+  const { result, id } = await runExport(new AuditTrail(new Repository(t.db)));
+  expect(result).toBe('completed');
+  const series = `bulk-export/${id}`;
+  // The export's events: every page's names the export (22 Observations of one person, pages of 5).
+  const events = (
+    await t.db.query<{ id: string; content: string }>(
+      `SELECT r.id, r.content::text AS content FROM resource r JOIN idx_string s ON s.resource_type = r.resource_type AND s.id = r.id
+        WHERE r.resource_type = 'AuditEvent' AND s.param = 'entity-name' AND s.exact = $1`,
+      [series],
+    )
+  ).rows;
+  expect(events).toHaveLength(5);
+  // One person index row of each kind for the export, though the person is on all five pages.
+  const personRows = (
+    await t.db.query<{ param: string; n: number }>(
+      `SELECT param, count(*)::int AS n FROM idx_reference WHERE resource_type = 'AuditEvent' AND id = ANY($1) AND target_type = 'Patient' GROUP BY param ORDER BY param`,
+      [events.map((e) => e.id)],
+    )
+  ).rows;
+  expect(personRows).toEqual([
+    { param: 'entity', n: 1 },
+    { param: 'patient', n: 1 },
+  ]);
+  // AuditEvent?patient=<person>, through the search engine, finds the export's disclosure.
+  const repo = new Repository(t.db);
+  const found = await repo.search(parseSearchRequest('AuditEvent', [['patient', `Patient/${patientId}`], ['_count', '1000']], { strict: true, defaultCount: 50, maxCount: 1000 }));
+  const hit = found.matches.filter((m) => events.some((e) => e.id === m.id));
+  expect(hit).toHaveLength(1);
+  // … and from it the export's other events (entity-name), which together list all 22 resources.
+  const byName = await repo.search(parseSearchRequest('AuditEvent', [['entity-name:exact', series], ['_count', '1000']], { strict: true, defaultCount: 50, maxCount: 1000 }));
+  expect(byName.matches.map((m) => m.id).sort()).toEqual(events.map((e) => e.id).sort());
+  const disclosed = events.flatMap((e) => {
+    const ev = JSON.parse(e.content) as AuditEvent;
+    return (ev.entity ?? []).flatMap((en) => (en.detail ?? []).filter((d) => d.type === 'disclosed').flatMap((d) => (d.valueString ?? '').split(' ')));
+  });
+  expect(disclosed).toHaveLength(22);
+  expect(new Set(disclosed).size).toBe(22);
+  expect(disclosed.every((r) => r.startsWith('Observation/'))).toBe(true);
 });
