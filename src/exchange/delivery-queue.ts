@@ -2,9 +2,10 @@
 // concurrency, rate limit and backlog (one slow or throttling partner never holds up another).
 // Jobs carry the delivery id and destination only — never a resource body or identifier: the
 // delivery row in PostgreSQL holds the references, the store holds the data.
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BACKOFF_TYPE } from './backoff.js';
+import type { ExchangeConfig } from '../config/env.js';
+import { BACKOFF_TYPE, nextDelay } from './backoff.js';
 import { jobIdOf, type DeliveryRow } from './outbox.js';
 
 export interface DeliveryJobData {
@@ -22,6 +23,31 @@ export interface DeliveryQueueOptions {
 
 /** What a queue needs of an outbox row: delivery rows and notification rows both have it. */
 export type QueuedRow = Pick<DeliveryRow, 'id' | 'replays' | 'destination'>;
+
+/**
+ * BullMQ Worker options for one destination's queue, the same for deliveries and subscription
+ * notifications: a blocking connection of its own (retrying forever, as BullMQ requires; pushed
+ * onto `connections` for closing), per-destination concurrency and rate limit, stalled-job
+ * recovery, and the exchange's backoff (exponential with jitter, Retry-After honoured).
+ */
+export function destinationWorkerOptions(config: ExchangeConfig, redisUrl: string, connections: Redis[]): WorkerOptions {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', () => undefined);
+  connections.push(connection);
+  return {
+    connection,
+    prefix: config.queuePrefix,
+    concurrency: config.concurrencyPerDestination,
+    limiter: config.ratePerSecond ? { max: config.ratePerSecond, duration: 1000 } : undefined,
+    lockDuration: config.lockDurationMs,
+    stalledInterval: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
+        type === BACKOFF_TYPE ? nextDelay(attemptsMade, err, { baseMs: config.backoffMs, maxMs: config.backoffMaxMs, retryAfterMaxMs: config.retryAfterMaxMs }) : 0,
+    },
+  };
+}
 
 export const deliveryQueueName = (destination: string): string => `exchange-delivery-${destination}`;
 

@@ -10,8 +10,7 @@ import { loadGatewayKeys } from '../auth/gateway-keys.js';
 import { createOutboundClients, type OutboundClient } from '../auth/outbound-client.js';
 import type { Database } from '../fhir/store/database.js';
 import type { Logger } from '../logger.js';
-import { BACKOFF_TYPE, nextDelay } from './backoff.js';
-import { DeliveryQueues, deliveryQueueName, type DeliveryJobData } from './delivery-queue.js';
+import { DeliveryQueues, deliveryQueueName, destinationWorkerOptions, type DeliveryJobData } from './delivery-queue.js';
 import type { DisclosureFilter } from './assemble-bundle.js';
 import { loadPolicy } from '../config/policy.js';
 import { AuditTrail } from '../consent/audit.js';
@@ -64,10 +63,6 @@ export function initDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
   // Waiting up to a full send (token + 3 Bundles) before the job is retried.
   const locks = new PatientLocks(lockConnection, config.queuePrefix, 10_000, config.requestTimeoutMs * 4 + 10_000);
   const workers = destinations.map((destination) => {
-    // BullMQ's blocking connection must retry forever (maxRetriesPerRequest: null).
-    const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });
-    connection.on('error', () => undefined);
-    connections.push(connection);
     const worker = new Worker<DeliveryJobData>(
       deliveryQueueName(destination),
       (job) =>
@@ -76,19 +71,7 @@ export function initDeliveryWorker(deps: DeliveryWorkerDeps): DeliveryWorker {
           job.data,
           { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? config.attempts },
         ),
-      {
-        connection,
-        prefix: config.queuePrefix,
-        concurrency: config.concurrencyPerDestination,
-        limiter: config.ratePerSecond ? { max: config.ratePerSecond, duration: 1000 } : undefined,
-        lockDuration: config.lockDurationMs,
-        stalledInterval: config.stalledIntervalMs,
-        maxStalledCount: config.maxStalledCount,
-        settings: {
-          backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
-            type === BACKOFF_TYPE ? nextDelay(attemptsMade, err, { baseMs: config.backoffMs, maxMs: config.backoffMaxMs, retryAfterMaxMs: config.retryAfterMaxMs }) : 0,
-        },
-      },
+      destinationWorkerOptions(config, deps.redisUrl, connections),
     );
     worker.on('error', (err) => logger.warn({ err: err.message, destination }, 'delivery worker error'));
     // A job that stalled too often (its workers kept dying) fails without our code running:

@@ -4,15 +4,14 @@
 // exchange's backoff (Retry-After, exponential, jitter) and dead-lettering. Runs wherever the
 // delivery worker runs (`lead-gateway worker`, `serve --with-worker`).
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { ExchangeConfig, GatewayConfig } from '../config/env.js';
 import { loadPartners, purposeOfUseOf, type PartnerDirectory } from '../config/partners.js';
 import { loadGatewayKeys } from '../auth/gateway-keys.js';
 import { createOutboundClients, type OutboundClient } from '../auth/outbound-client.js';
 import type { Recipient } from '../consent/filter.js';
 import type { DisclosureFilter } from '../exchange/assemble-bundle.js';
-import { BACKOFF_TYPE, nextDelay } from '../exchange/backoff.js';
-import { DeliveryQueues, type DeliveryJobData } from '../exchange/delivery-queue.js';
+import { DeliveryQueues, destinationWorkerOptions, type DeliveryJobData } from '../exchange/delivery-queue.js';
 import { OutboxDispatcher, type OutboxSource } from '../exchange/dispatcher.js';
 import type { Database } from '../fhir/store/database.js';
 import { Repository } from '../fhir/store/repository.js';
@@ -76,25 +75,10 @@ export function initNotificationWorker(deps: NotificationWorkerDeps): Notificati
     onDelivered: deps.onDelivered,
   };
   const workers = destinations.map((destination) => {
-    const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null });
-    connection.on('error', () => undefined);
-    connections.push(connection);
     const worker = new Worker<DeliveryJobData>(
       notificationQueueName(destination),
       (job) => execNotificationJob(jobDeps, job.data, { attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? config.attempts }),
-      {
-        connection,
-        prefix: config.queuePrefix,
-        concurrency: config.concurrencyPerDestination,
-        limiter: config.ratePerSecond ? { max: config.ratePerSecond, duration: 1000 } : undefined,
-        lockDuration: config.lockDurationMs,
-        stalledInterval: config.stalledIntervalMs,
-        maxStalledCount: config.maxStalledCount,
-        settings: {
-          backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
-            type === BACKOFF_TYPE ? nextDelay(attemptsMade, err, { baseMs: config.backoffMs, maxMs: config.backoffMaxMs, retryAfterMaxMs: config.retryAfterMaxMs }) : 0,
-        },
-      },
+      destinationWorkerOptions(config, deps.redisUrl, connections),
     );
     worker.on('error', (err) => logger.warn({ err: err.message, destination }, 'notification worker error'));
     worker.on('failed', (job, err) => {
