@@ -2,10 +2,11 @@
 // Patient/[id]/$alignment). Pure. A Medicaid partner (SMA, MCO) sees every ACO's evaluation; any
 // other organization sees only its own, and other ACOs' names are withheld from the details.
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import { LEAD_CANONICAL } from '../mappers/common/systems.js';
 import { PATHWAY_SYSTEM } from './roster.js';
 import type { AlignmentDecision } from './rules.js';
 
-export const CRITERION_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/alignment-criterion';
+export const CRITERION_SYSTEM = `${LEAD_CANONICAL}/CodeSystem/alignment-criterion`;
 
 export interface Viewer {
   organizationId: string;

@@ -4,12 +4,12 @@
 // and coverageReference. Pure: the previous version of the Group in, the next one out.
 import type { Extension, Group, GroupMember } from '@medplum/fhirtypes';
 import { createHash } from 'node:crypto';
+import { LEAD_CANONICAL } from '../mappers/common/systems.js';
 import type { AlignmentSegment, Pathway } from './rules.js';
 
-const LEAD = 'https://lead-gateway.example.org/fhir';
-export const ROSTER_IDENTIFIER_SYSTEM = `${LEAD}/sid/alignment-roster`;
-export const PATHWAY_EXTENSION = `${LEAD}/StructureDefinition/alignment-pathway`;
-export const PATHWAY_SYSTEM = `${LEAD}/CodeSystem/alignment-pathway`;
+export const ROSTER_IDENTIFIER_SYSTEM = `${LEAD_CANONICAL}/sid/alignment-roster`;
+export const PATHWAY_EXTENSION = `${LEAD_CANONICAL}/StructureDefinition/alignment-pathway`;
+export const PATHWAY_SYSTEM = `${LEAD_CANONICAL}/CodeSystem/alignment-pathway`;
 const ATR = 'http://hl7.org/fhir/us/davinci-atr/StructureDefinition';
 export const CHANGE_TYPE_EXTENSION = `${ATR}/ext-changeType`;
 export const COVERAGE_REFERENCE_EXTENSION = `${ATR}/ext-coverageReference`;

@@ -3,7 +3,9 @@
 // versions are events, what the event's focus is, and which person it is about (for the
 // relationship check of the subscriber). Pure: the hook supplies the previous version.
 import type { Condition, Group, QuestionnaireResponse, Resource, RiskAssessment } from '@medplum/fhirtypes';
-import { LEAD_CANONICAL } from '../mappers/common/systems.js';
+import { LEAD_CANONICAL, SYSTEM } from '../mappers/common/systems.js';
+import { ROSTER_IDENTIFIER_SYSTEM } from '../alignment/roster.js';
+import { SHARED_RISK_PROTOCOL_SYSTEM } from '../risk/codes.js';
 import { isChangeInConditionReport } from '../care/change-in-condition/report.js';
 import { sourceRecordOf } from '../exchange/data-classes.js';
 import type { WriteEvent } from '../fhir/store/repository.js';
@@ -29,10 +31,10 @@ export const TOPIC_DESCRIPTIONS: Record<TopicUrl, string> = {
   [TOPICS.rosterChanged]: 'An alignment roster Group gets a new version',
 };
 
-export const SHARED_RISK_PROTOCOL_SYSTEM = `${LEAD_CANONICAL}/CodeSystem/shared-risk-protocol`;
-export const ALIGNMENT_ROSTER_SYSTEM = `${LEAD_CANONICAL}/sid/alignment-roster`;
-const RISK_PROBABILITY = 'http://terminology.hl7.org/CodeSystem/risk-probability';
-const SNOMED = 'http://snomed.info/sct';
+// The systems that mark what a topic is about belong to the modules that write them.
+export { SHARED_RISK_PROTOCOL_SYSTEM, ROSTER_IDENTIFIER_SYSTEM as ALIGNMENT_ROSTER_SYSTEM };
+const RISK_PROBABILITY = SYSTEM.riskProbability;
+const SNOMED = SYSTEM.snomed;
 const AT_RISK_FOR_FALLS = '129839007';
 const FALL_EVENT = '1912002';
 
@@ -98,7 +100,7 @@ export function matchTopics(event: WriteEvent, previous?: Resource): TopicEvent[
     }
     case 'Group': {
       const g = r as Group;
-      if ((g.identifier ?? []).some((i) => i.system === ALIGNMENT_ROSTER_SYSTEM)) {
+      if ((g.identifier ?? []).some((i) => i.system === ROSTER_IDENTIFIER_SYSTEM)) {
         const org = /^Organization\/(.+)$/.exec(g.managingEntity?.reference ?? '')?.[1];
         out.push({ topic: TOPICS.rosterChanged, managingOrganization: org });
       }
