@@ -11,6 +11,7 @@ import { CARE_COORDINATION_ROLE_SYSTEM, CHANGE_IN_CONDITION_QUESTIONNAIRE } from
 import { notificationStore } from '../../../src/notifications/notification-store.js';
 import { TOPICS } from '../../../src/notifications/topics.js';
 import { http } from '../../helpers/gateway.js';
+import { waitFor } from '../exchange/helpers.js';
 import { startNotificationHub, type NotificationHub, type ReceivedNotification } from '../../support/notification-hub.js';
 
 const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport';
@@ -26,15 +27,6 @@ let unrelated: string;
 
 const as = (t: string) => ({ authorization: `Bearer ${t}` });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const param = (p: any, name: string) => p.parameter.find((x: { name: string }) => x.name === name);
 const events = (n: ReceivedNotification) => n.body.entry[0].resource.parameter.filter((x: { name: string }) => x.name === 'notification-event');

@@ -9,6 +9,7 @@ import { runAlignment } from '../../../src/alignment/run.js';
 import type { SuppliedAlignment } from '../../../src/alignment/rules.js';
 import { TOPICS } from '../../../src/notifications/topics.js';
 import { http } from '../../helpers/gateway.js';
+import { waitFor } from '../exchange/helpers.js';
 import { startNotificationHub, type NotificationHub, type ReceivedNotification } from '../../support/notification-hub.js';
 
 const prefix = `test:roster-notify:${randomUUID()}:`;
@@ -20,15 +21,6 @@ const statusOf = (n: ReceivedNotification) => n.body.entry[0].resource;
 const param = (p: any, name: string) => p.parameter.find((x: { name: string }) => x.name === name);
 const typeOf = (n: ReceivedNotification) => param(statusOf(n), 'type').valueCode;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   mkdirSync(tmp, { recursive: true });
