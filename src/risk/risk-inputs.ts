@@ -68,7 +68,8 @@ function latestFirst<T extends { date: string; key: string }>(items: T[]): T[] {
   return [...items].sort((a, b) => (a.date === b.date ? (a.key < b.key ? 1 : -1) : a.date < b.date ? 1 : -1));
 }
 
-const EMPTY_FACTS: Record<FactName, FactValue> = {
+/** Every fact unknown: what a person with no inputs has. */
+export const EMPTY_FACTS: Record<FactName, FactValue> = {
   fallsScreenPositive: null,
   fallsScreenBand: null,
   fallRiskConditionActive: null,

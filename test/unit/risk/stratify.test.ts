@@ -2,21 +2,10 @@
 // condition grammar (pure: facts in, tier out).
 import { loadProtocol, type FactName, type FactValue } from '../../../src/risk/protocol.js';
 import { evaluate, stratify, tierOfScore, type RiskInputs } from '../../../src/risk/stratify.js';
+import { EMPTY_FACTS } from '../../../src/risk/risk-inputs.js';
 
 const protocol = loadProtocol();
-const NONE: Record<FactName, FactValue> = {
-  fallsScreenPositive: null,
-  fallsScreenBand: null,
-  fallRiskConditionActive: null,
-  recentFall: null,
-  recentFallWithInjury: null,
-  recentFallsTwoOrMore: null,
-  adlDependencyCount: null,
-  mobilityAssistance: null,
-  polypharmacy: null,
-  concurrentMedications: null,
-  fridClassCount: null,
-};
+const NONE = EMPTY_FACTS;
 const inputs = (facts: Partial<Record<FactName, FactValue>>, evidence: RiskInputs['evidence'] = {}): RiskInputs => ({ facts: { ...NONE, ...facts }, evidence });
 
 describe('shared risk protocol rules (each alone)', () => {
