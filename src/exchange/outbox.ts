@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Database, Sql } from '../fhir/store/database.js';
 import type { Route } from './routing-rules.js';
+import { outboxTable } from './outbox-table.js';
 
 export type DeliveryState = 'pending' | 'queued' | 'retrying' | 'delivered' | 'dead' | 'withheld';
 export const DELIVERY_STATES: DeliveryState[] = ['pending', 'queued', 'retrying', 'delivered', 'dead', 'withheld'];
@@ -108,6 +109,8 @@ function txIdOf(tx: Sql): Promise<string> {
 }
 
 export const outbox = {
+  ...outboxTable<RawRow, DeliveryRow>('exchange_delivery', toRow),
+
   /** Inside the data's transaction: the routing decision for one written resource. */
   async record(
     tx: Sql,
@@ -132,48 +135,9 @@ export const outbox = {
     }
   },
 
-  /**
-   * Claims up to `limit` pending rows (SKIP LOCKED: several dispatchers never take the same
-   * row), runs `enqueue` on them and marks them queued in the same transaction: if enqueueing
-   * fails (Redis down) the rows stay pending and are tried again.
-   */
-  async dispatch(db: Database, limit: number, enqueue: (rows: DeliveryRow[]) => Promise<void>): Promise<number> {
-    return db.transaction(async (tx) => {
-      const r = await tx.query<RawRow>(
-        `SELECT * FROM exchange_delivery WHERE state = 'pending' ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [limit],
-      );
-      if (!r.rows.length) return 0;
-      await enqueue(r.rows.map(toRow));
-      await tx.query(`UPDATE exchange_delivery SET state = 'queued', queued_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = ANY($1::text[])`, [
-        r.rows.map((x) => x.id),
-      ]);
-      return r.rows.length;
-    });
-  },
-
-  /** Rows BullMQ should hold a job for (queued or retrying) that have not moved for `olderThanMs`. */
-  async unfinishedSince(db: Sql, olderThanMs: number, limit: number): Promise<DeliveryRow[]> {
-    const r = await db.query<RawRow>(
-      `SELECT * FROM exchange_delivery WHERE state IN ('queued', 'retrying')
-         AND updated_at < clock_timestamp() - ($1::text || ' milliseconds')::interval ORDER BY updated_at LIMIT $2`,
-      [String(olderThanMs), limit],
-    );
-    return r.rows.map(toRow);
-  },
-
   /** A worker has started on the row: lost-job recovery leaves it alone while it is fresh. */
   async touch(db: Sql, id: string): Promise<void> {
     await db.query('UPDATE exchange_delivery SET updated_at = clock_timestamp() WHERE id = $1', [id]);
-  },
-
-  /** Back to pending (its job was lost with Redis's data), unless it moved meanwhile. */
-  async requeueLost(db: Sql, id: string, updatedAt: string): Promise<boolean> {
-    const r = await db.query(
-      `UPDATE exchange_delivery SET state = 'pending', updated_at = clock_timestamp() WHERE id = $1 AND state IN ('queued', 'retrying') AND updated_at < ($2::timestamptz + interval '1 millisecond') RETURNING id`,
-      [id, updatedAt],
-    );
-    return r.rows.length > 0;
   },
 
   async get(db: Sql, id: string): Promise<DeliveryRow | undefined> {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Sql } from '../fhir/store/database.js';
 import type { SubscriptionSettings } from './subscription-request.js';
+import { outboxTable } from '../exchange/outbox-table.js';
 
 export type SubscriptionStatus = 'requested' | 'active' | 'error' | 'off' | 'deleted';
 export type NotificationKind = 'handshake' | 'heartbeat' | 'event-notification';
@@ -118,6 +119,8 @@ const INSERT_NOTIFICATION = `INSERT INTO notification (id, subscription_id, dest
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', clock_timestamp(), clock_timestamp())`;
 
 export const notificationStore = {
+  ...outboxTable<RawNotification, NotificationRow>('notification', toRow),
+
   /** Inside the Subscription's write transaction: its server-side state. */
   async saveSubscription(tx: Sql, id: string, owner: string, s: SubscriptionSettings, status: SubscriptionStatus): Promise<void> {
     await tx.query(
@@ -211,36 +214,7 @@ export const notificationStore = {
     });
   },
 
-  // --- the outbox side (the same contract as exchange/outbox.ts, for OutboxDispatcher) ------
-
-  async dispatch(db: Database, limit: number, enqueue: (rows: NotificationRow[]) => Promise<void>): Promise<number> {
-    return db.transaction(async (tx) => {
-      const r = await tx.query<RawNotification>(`SELECT * FROM notification WHERE state = 'pending' ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit]);
-      if (!r.rows.length) return 0;
-      await enqueue(r.rows.map(toRow));
-      await tx.query(`UPDATE notification SET state = 'queued', queued_at = clock_timestamp(), updated_at = clock_timestamp() WHERE id = ANY($1::text[])`, [
-        r.rows.map((x) => x.id),
-      ]);
-      return r.rows.length;
-    });
-  },
-
-  async unfinishedSince(sql: Sql, olderThanMs: number, limit: number): Promise<NotificationRow[]> {
-    const r = await sql.query<RawNotification>(
-      `SELECT * FROM notification WHERE state IN ('queued', 'retrying')
-         AND updated_at < clock_timestamp() - ($1::text || ' milliseconds')::interval ORDER BY updated_at LIMIT $2`,
-      [String(olderThanMs), limit],
-    );
-    return r.rows.map(toRow);
-  },
-
-  async requeueLost(sql: Sql, id: string, updatedAt: string): Promise<boolean> {
-    const r = await sql.query(
-      `UPDATE notification SET state = 'pending', updated_at = clock_timestamp() WHERE id = $1 AND state IN ('queued', 'retrying') AND updated_at < ($2::timestamptz + interval '1 millisecond') RETURNING id`,
-      [id, updatedAt],
-    );
-    return r.rows.length > 0;
-  },
+  // (dispatch, unfinishedSince and requeueLost for OutboxDispatcher come from outboxTable above)
 
   async notification(sql: Sql, id: string): Promise<NotificationRow | undefined> {
     const r = await sql.query<RawNotification>('SELECT * FROM notification WHERE id = $1', [id]);
