@@ -38,7 +38,9 @@ export function monthRanges(months: string[]): string {
 
 export function explainAlignment(decision: AlignmentDecision & { runId: string; decidedAt: string }, viewer: Viewer): Parameters {
   const mine = (aco: string) => viewer.fullView || aco === viewer.organizationId;
-  const redact = (text: string) => (viewer.fullView ? text : text.replace(/\b(to|with) (?!the )([A-Za-z0-9\-.]+)/g, (all, word: string, id: string) => (id === viewer.organizationId ? all : `${word} another ACO`)));
+  // Only the not-aligned-elsewhere detail names other ACOs; the rules list them in `mentions`.
+  const redact = (text: string, mentions: string[] = []) =>
+    viewer.fullView ? text : mentions.filter((m) => m !== viewer.organizationId).reduce((t, m) => t.split(m).join('another ACO'), text);
   const segments = decision.segments.filter((s) => mine(s.acoId));
   const parameter: ParametersParameter[] = [
     { name: 'patient', valueReference: { reference: `Patient/${decision.patientId}` } },
@@ -69,7 +71,7 @@ export function explainAlignment(decision: AlignmentDecision & { runId: string; 
         part: [
           { name: 'criterion', valueCoding: { system: CRITERION_SYSTEM, code: f.criterion } },
           { name: 'months', valueString: monthRanges(f.months) },
-          { name: 'detail', valueString: redact(f.detail) },
+          { name: 'detail', valueString: redact(f.detail, f.mentions) },
         ],
       });
     }

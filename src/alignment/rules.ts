@@ -71,6 +71,8 @@ export interface CriterionFailure {
   criterion: Criterion;
   months: string[];
   detail: string;
+  /** Other ACOs the detail names (withheld from an ACO viewer by explain.ts). */
+  mentions?: string[];
 }
 
 /** How one ACO fares on the Medicaid-enrollment pathway over the period. */
@@ -133,6 +135,7 @@ interface MonthCheck {
   criterion: Criterion;
   passed: boolean;
   detail: string;
+  mentions?: string[];
 }
 
 /** Every criterion for one ACO in one month (the first failing enrollment-data stops the rest). */
@@ -198,6 +201,7 @@ function checkMonth(
     detail: elsewhere.length
       ? elsewhere.map((s) => `${s.pathway === 'claims' ? 'claims-based' : 'voluntary'} alignment to ${s.acoId}`).join('; ')
       : 'no other alignment',
+    ...(elsewhere.length ? { mentions: [...new Set(elsewhere.map((s) => s.acoId))] } : {}),
   });
   return checks;
 }
@@ -238,7 +242,7 @@ export function decideAlignment(
       for (const f of failed) {
         const same = ev.failures.find((x) => x.criterion === f.criterion && x.detail === f.detail);
         if (same) same.months.push(month);
-        else ev.failures.push({ criterion: f.criterion, months: [month], detail: f.detail });
+        else ev.failures.push({ criterion: f.criterion, months: [month], detail: f.detail, ...(f.mentions ? { mentions: f.mentions } : {}) });
       }
     }
     const chosen = suppliedFor(month, supplied);
