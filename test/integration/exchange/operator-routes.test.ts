@@ -101,7 +101,7 @@ describe('/admin/queues', () => {
     const attempts: Record<string, string>[] = [
       {},
       { authorization: 'Bearer wrong' },
-      { authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}x` }, // same length, one character off
+      { authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}${ADMIN_TOKEN.endsWith('x') ? 'y' : 'x'}` }, // same length, last character off
       { authorization: `Bearer ${ADMIN_TOKEN}x` },
       { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` },
       { authorization: ADMIN_TOKEN },
