@@ -176,7 +176,7 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
         partners,
         policy: loadPolicy(config.policyFile),
         labeler: createWritePath({ config, db, partners }).labeler,
-        audit: new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })),
+        audit: process.env.NOAUDIT ? undefined : new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })),
       })
     : ({
         filter: async (_r: unknown, resources: Resource[]) => ({ permitted: resources, withheld: 0 }),
@@ -194,6 +194,7 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
     ...bulkUrls(fhirBase),
   };
   const t = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   const { result, peakRssMb } = await withPeakRss(async () => {
     const k = await kickOff(
       ctx,
@@ -215,6 +216,7 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
     return { outcome, rows: (job?.output ?? []).reduce((n, f) => n + f.count, 0), files: job?.output.length ?? 0 };
   });
   const s = Number(process.hrtime.bigint() - t) / 1e9;
+  const used = process.cpuUsage(cpu);
   if (result.outcome !== 'completed') throw new Error(`export ${result.outcome}`);
   // The audit trail of the run is not part of the data set.
   if (consentOn) {
@@ -224,7 +226,7 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
   }
   await db.close();
   rmSync(dataDir, { recursive: true, force: true });
-  return { rows: result.rows, files: result.files, seconds: s, rowsPerSecond: result.rows / s, peakRssMb };
+  return { rows: result.rows, files: result.files, seconds: s, rowsPerSecond: result.rows / s, cpuSeconds: (used.user + used.system) / 1e6, peakRssMb };
 }
 
 function runPhase(args: Args, phase: NonNullable<Args['phase']>): Record<string, number> {

@@ -5,7 +5,7 @@
 // withholds everything (fail closed). Nothing is cached across disclosures, so a new or revoked
 // Consent takes effect on the very next request. filterStored() makes the same decisions on
 // stored JSON text and parses only the resources whose decision or obligations need the content.
-import type { Consent, Resource } from '@medplum/fhirtypes';
+import type { Consent, Meta, Resource } from '@medplum/fhirtypes';
 import type { PartnerDirectory } from '../config/partners.js';
 import type { DisclosurePolicy } from '../config/policy.js';
 import type { Database } from '../fhir/store/database.js';
@@ -52,19 +52,21 @@ function decisionStub(facts: StoredFacts): Resource {
 
 /** The AuditEvent's lines for one disclosure. */
 class AuditLines {
-  readonly rules: string[] = [];
-  readonly basedOn: string[] = [];
+  readonly rules = new Set<string>();
+  readonly basedOn = new Set<string>();
   readonly people = new Set<string>();
   readonly disclosed: string[] = [];
 
   permit(d: Decision, patientIds: string[], reference: string): void {
-    this.basedOn.push(...d.basedOn);
+    for (const b of d.basedOn) this.basedOn.add(b);
     for (const p of patientIds) this.people.add(p);
     this.disclosed.push(reference);
   }
 }
 
 export class ConsentEngine {
+  private readonly labelsByMeta = new WeakMap<Readonly<Meta>, { current: boolean; labels: Labels }>();
+
   constructor(readonly opts: ConsentEngineOptions) {}
 
   /** The recipient as the policy sees it; undefined for an organization not in the directory. */
@@ -125,7 +127,7 @@ export class ConsentEngine {
     const audit = new AuditLines();
     for (const item of items) {
       const d = this.decideItem(profile, item.resource, item, context, now);
-      audit.rules.push(d.rule);
+      audit.rules.add(d.rule);
       if (d.effect !== 'permit' || !d.obligations) continue;
       audit.permit(d, item.patientIds, versionedReference(item.resource.resourceType, item.resource.id as string, item.resource.meta?.versionId));
       permitted.push(applyObligations(item.resource, d.obligations) as T);
@@ -146,21 +148,33 @@ export class ConsentEngine {
     const now = this.now();
     const items: StoredItem[] = rows.map(({ resourceType, content: text }) => {
       const facts = scanStored(text, resourceType);
+      const labelled = facts && this.labelsOfStored(facts);
       // Labels from meta are complete only when the current rules made them (§4.3 C7).
-      if (facts && this.opts.labeler.labelledByCurrentRules(facts as unknown as Resource)) {
-        return { text, facts, labels: labelsOf(facts as unknown as Resource), patientIds: facts.patientIds };
-      }
+      if (facts && labelled) return { text, facts, labels: labelled, patientIds: facts.patientIds };
       return { text, ...this.parsedItem(JSON.parse(text) as Resource) };
     });
     const context = await this.context(profile, items, now);
     const out: (string | undefined)[] = [];
     const audit = new AuditLines();
+    // Rows decided from their stored labels alone (no Consent in force, every person related) get
+    // the same decision when they share type and labels: decided once per page, not per row.
+    const plain = new Map<Readonly<Meta>, Map<string, Decision>>();
     for (const item of items) {
       // Consent provisions may test class, code, dataPeriod or the instance: they see the content.
       if (!item.resource && item.patientIds.some((p) => context.inForce.get(p)?.length)) item.resource = JSON.parse(item.text) as Resource;
       const subject = item.resource ?? decisionStub(item.facts as StoredFacts);
-      const d = this.decideItem(profile, subject, item, context, now);
-      audit.rules.push(d.rule);
+      const labelMeta = item.resource ? undefined : item.facts?.labelMeta;
+      let same: Map<string, Decision> | undefined;
+      if (labelMeta && item.patientIds.every((p) => context.related.has(p))) {
+        same = plain.get(labelMeta);
+        if (!same) plain.set(labelMeta, (same = new Map()));
+      }
+      let d = same?.get(subject.resourceType);
+      if (!d) {
+        d = this.decideItem(profile, subject, item, context, now);
+        same?.set(subject.resourceType, d);
+      }
+      audit.rules.add(d.rule);
       if (d.effect !== 'permit' || !d.obligations) {
         out.push(undefined);
         continue;
@@ -194,6 +208,22 @@ export class ConsentEngine {
       throw err;
     });
     return { texts: out, withheld };
+  }
+
+  /**
+   * Labels of a scanned stored row, when the current labeler rules made them; undefined when the
+   * row must be parsed and re-labelled. Computed once per distinct label meta (shared object).
+   */
+  private labelsOfStored(facts: StoredFacts): Labels | undefined {
+    const shared = facts.labelMeta;
+    const known = shared && this.labelsByMeta.get(shared);
+    if (known) return known.current ? known.labels : undefined;
+    const resource = facts as unknown as Resource;
+    const current = this.opts.labeler.labelledByCurrentRules(resource);
+    // Shared by the rows with this meta: read, never changed (decide and Consent evaluation only read).
+    const labels = labelsOf(resource);
+    if (shared) this.labelsByMeta.set(shared, { current, labels });
+    return current ? labels : undefined;
   }
 
   private now(): Date {
@@ -251,8 +281,8 @@ export class ConsentEngine {
       disclosed: audit.disclosed,
       withheld,
       patientIds: people,
-      basedOn: audit.basedOn,
-      rules: audit.rules,
+      basedOn: [...audit.basedOn],
+      rules: [...audit.rules],
       ...(series ? { series } : {}),
     });
   }

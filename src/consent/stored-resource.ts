@@ -22,6 +22,12 @@ export interface StoredFacts {
   resourceType: string;
   id: string;
   meta?: Meta;
+  /**
+   * The part of `meta` other than versionId and lastUpdated (labels, tags, profiles), one frozen
+   * object shared by every row whose meta text has the same such part: callers key per-label
+   * work on it (ConsentEngine decides once per page for rows that share it).
+   */
+  labelMeta?: Readonly<Meta>;
   /** Every Patient referred to outside the root meta and narrative (as patientsOf()). */
   patientIds: string[];
   /** The root `text` member (narrative), as a range to cut. */
@@ -78,6 +84,7 @@ function scan(s: string, resourceType: string): StoredFacts {
 
   // Root members up to the last key of length 4 (meta, text): keys are ordered by length.
   let meta: Meta | undefined;
+  let labelMeta: Readonly<Meta> | undefined;
   let metaRange: [number, number] = [-1, -1];
   let narrative: [number, number] | undefined;
   let at = idEnd;
@@ -91,7 +98,7 @@ function scan(s: string, resourceType: string): StoredFacts {
     const valueEnd = valueEndAt(s, valueStart);
     if (len === 4 && s.startsWith('meta', keyStart + 1)) {
       if (meta) bail();
-      meta = JSON.parse(s.slice(valueStart, valueEnd)) as Meta;
+      [meta, labelMeta] = parseMeta(s.slice(valueStart, valueEnd));
       metaRange = [valueStart, valueEnd];
     } else if (len === 4 && s.startsWith('text', keyStart + 1)) {
       if (narrative) bail();
@@ -144,7 +151,42 @@ function scan(s: string, resourceType: string): StoredFacts {
   if (narrative && displays.some(([a, b]) => a <= narrative[1] && narrative[0] <= b)) bail();
   // A Patient is about itself only (patientsOf: its links to other Patients are not its subject).
   const patientIds = resourceType === 'Patient' ? [id] : [...patients];
-  return { resourceType, id, meta, patientIds, narrative, displays };
+  return { resourceType, id, meta, labelMeta, patientIds, narrative, displays };
+}
+
+/**
+ * A stored meta, parsed. Meta texts differ from row to row only in versionId and lastUpdated,
+ * which jsonb puts last (its longest keys; a quote inside a string is escaped, so the key text is
+ * found only as a key): the text before them is parsed once per distinct text, not once per row.
+ */
+function parseMeta(text: string): [Meta, Readonly<Meta> | undefined] {
+  const cut = firstOf(text.indexOf('"versionId": '), text.indexOf('"lastUpdated": '));
+  if (cut < 0) return [JSON.parse(text) as Meta, undefined];
+  const head = text.slice(0, cut);
+  let shared = metaHeads.get(head);
+  if (!shared) {
+    shared = deepFreeze(JSON.parse(head.endsWith(', ') ? `${head.slice(0, -2)}}` : `${head}}`) as Meta);
+    if (metaHeads.size >= META_CACHE_SIZE) metaHeads.clear();
+    metaHeads.set(head, shared);
+  }
+  const v = VERSION_TAIL.exec(text.slice(cut));
+  const rest = v ? { versionId: v[1], lastUpdated: v[2] } : (JSON.parse(`{${text.slice(cut)}`) as Pick<Meta, 'versionId' | 'lastUpdated'>);
+  return [{ ...shared, ...rest }, shared];
+}
+
+/** The usual tail of a stored meta (no escapes), read without JSON.parse. */
+const VERSION_TAIL = /^"versionId": "([^"\\]*)", "lastUpdated": "([^"\\]*)"}$/;
+
+const firstOf = (a: number, b: number): number => (a < 0 ? b : b < 0 ? a : Math.min(a, b));
+const META_CACHE_SIZE = 1000;
+const metaHeads = new Map<string, Readonly<Meta>>();
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 /**

@@ -7,8 +7,8 @@ import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 
 export interface FileSink {
-  /** Appends text; resolves once the sink can take more (backpressure). */
-  write(chunk: string): Promise<void>;
+  /** Appends text or bytes; resolves once the sink can take more (backpressure). */
+  write(chunk: string | Buffer): Promise<void>;
   /** Flushes and closes; the file is complete and readable after this. */
   close(): Promise<void>;
   /** Closes without keeping the file. */

@@ -77,6 +77,34 @@ describe('scanStored + cutStored equal patientsOf + applyObligations (jsonb text
   }
 });
 
+describe('meta: parsed whole, labels shared between versions', () => {
+  const meta = (versionId: string, lastUpdated: string, extra: object = {}) => ({ ...TAGGED, versionId, lastUpdated, ...extra });
+  const scanMeta = (m: object) => scanStored(pgText({ resourceType: 'Observation', id: 'o1', meta: m, status: 'final' }), 'Observation')!;
+
+  it('two rows that differ only in versionId and lastUpdated share one frozen label meta', () => {
+    const a = scanMeta(meta('1', '2027-01-01T00:00:00Z'));
+    const b = scanMeta(meta('2', '2027-02-01T00:00:00.123+00:00'));
+    expect(a.meta).toEqual(meta('1', '2027-01-01T00:00:00Z'));
+    expect(b.meta).toEqual(meta('2', '2027-02-01T00:00:00.123+00:00'));
+    expect(a.labelMeta).toBe(b.labelMeta);
+    expect(a.labelMeta).toEqual({ security: TAGGED.security });
+    expect(Object.isFrozen(a.labelMeta!.security![0])).toBe(true);
+  });
+
+  it('other labels, or a meta without versionId, do not share it', () => {
+    const r = scanMeta({ ...meta('1', '2027-01-01T00:00:00Z'), security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] });
+    expect(r.labelMeta).not.toBe(scanMeta(meta('1', '2027-01-01T00:00:00Z')).labelMeta);
+    const bare = scanMeta({ security: TAGGED.security, source: 'x' });
+    expect(bare.meta).toEqual({ security: TAGGED.security, source: 'x' });
+    expect(bare.labelMeta).toBeUndefined();
+  });
+
+  it('a tail it does not expect (an escape, another member) is parsed the ordinary way', () => {
+    const m = meta('1', '2027-01-01T00:00:00Z', { versionIdX: 'y' });
+    expect(scanMeta(m).meta).toEqual(m);
+  });
+});
+
 describe('refuses what it cannot read exactly (the caller parses instead)', () => {
   const refused: [string, string][] = [
     ['a \\u escape (could spell a key)', '{"id": "o1", "subject": {"displa\\u0079": "Jane", "reference": "Patient/p1"}}'],
