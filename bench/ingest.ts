@@ -153,10 +153,10 @@ async function main(): Promise<void> {
       const profile = new Profile();
       const { repo, labeler } = createWritePath({ config, db: profile.wrap(db), partners, validator });
       const prepare = labeler.prepare.bind(labeler);
-      labeler.prepare = async (tx, r) => {
+      labeler.prepare = async (tx, r, known) => {
         const t0 = performance.now();
         try {
-          return await prepare(tx, r);
+          return await prepare(tx, r, known);
         } finally {
           profile.labelerMs += performance.now() - t0;
         }

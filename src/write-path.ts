@@ -63,7 +63,7 @@ export function createWritePath(opts: WritePathOptions): WritePath {
       changeInConditionHook(ctx),
       notificationWriteHook({ directory: partners, maxTimeoutSeconds: Math.ceil(config.exchange.requestTimeoutMs / 1000), now: opts.now }),
     ]),
-    prepare: (tx, r) => labeler.prepare(tx, r),
+    prepare: (tx, r, known) => labeler.prepare(tx, r, known),
     validate: (r) => validator.validate(r),
     baseUrl: `${config.baseUrl}/fhir`,
     now: opts.now,

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { Coding, Resource } from '@medplum/fhirtypes';
 import type { Sql } from '../fhir/store/database.js';
+import type { PrepareContext } from '../fhir/store/repository.js';
 import { checkClientLabels } from './client-labels.js';
 import { storedLabels } from './label-lookup.js';
 import type { ValueSetIndex } from './value-sets.js';
@@ -70,15 +71,20 @@ export class Labeler {
     return false;
   }
 
-  /** Repository `prepare` hook: returns the resource with its computed meta.security. */
-  async prepare(tx: Sql, resource: Resource): Promise<Resource> {
+  /**
+   * Repository `prepare` hook: returns the resource with its computed meta.security. `known`
+   * is the current version the write has already read and locked: its labels are used as they
+   * are instead of being read again.
+   */
+  async prepare(tx: Sql, resource: Resource, known?: PrepareContext): Promise<Resource> {
     const client = checkClientLabels(resource.meta?.security);
     const labels: Labels = { confidentiality: client.confidentiality ?? 'N', actCodes: new Set(client.actCodes) };
-    const self = resource.id ? `${resource.resourceType}/${resource.id}` : undefined;
+    const self = resource.id && !known ? `${resource.resourceType}/${resource.id}` : undefined;
     const refs = NOT_SCANNED.has(resource.resourceType) ? { content: [], sources: [] } : collectReferences(resource);
     const lookup = [...new Set([...refs.content, ...refs.sources.filter((r) => r.startsWith('Organization/')), ...(self ? [self] : [])])];
     const stored = await storedLabels(tx, lookup);
-    if (self) merge(labels, stored.get(self) ?? []); // sticky: an update never drops labels
+    // Sticky: an update never drops labels.
+    merge(labels, known ? (known.current?.meta?.security ?? []) : self ? (stored.get(self) ?? []) : []);
     if (!NOT_SCANNED.has(resource.resourceType)) {
       for (const code of this.codeLabels(resource)) labels.actCodes.add(code);
       const sources = [...refs.sources, ...sourceOf(resource)];

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Database, Sql } from '../fhir/store/database.js';
+import { MAX_UNITS } from '../fhir/store/repository.js';
 import type { Route } from './routing-rules.js';
 import { outboxTable } from './outbox-table.js';
 
@@ -97,12 +98,19 @@ export function jobIdOf(row: { id: string; replays: number }): string {
 }
 
 // One delivery per (transaction, destination, beneficiary): every routed resource a transaction
-// commits for one person travels in one Bundle. txid_current() names the transaction.
+// commits for one person travels in one Bundle. txid_current() names the transaction. Ingest
+// stores several source records per transaction, one savepoint unit each (Repository.inSavepoint):
+// a unit gets a key of its own, negative so it never meets a plain txid, and a record's
+// resources still travel in their own Bundle, as when each record had its own transaction.
 const txIds = new WeakMap<Sql, Promise<string>>();
 function txIdOf(tx: Sql): Promise<string> {
   let id = txIds.get(tx);
   if (!id) {
-    id = tx.query<{ id: string }>('SELECT txid_current()::text AS id').then((r) => r.rows[0].id);
+    id = (
+      tx.unit === undefined
+        ? tx.query<{ id: string }>('SELECT txid_current()::text AS id')
+        : tx.query<{ id: string }>('SELECT (-(txid_current() * $1::bigint + $2::bigint))::text AS id', [MAX_UNITS, tx.unit])
+    ).then((r) => r.rows[0].id);
     txIds.set(tx, id);
   }
   return id;

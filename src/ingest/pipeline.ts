@@ -1,6 +1,7 @@
-// The ingest pipeline: parse → schema-check → map → validate → store, with ONE database
-// transaction per source record. Resources are written by id (deterministic, from the mapper):
-// `upsert` resources through Repository.update, which makes no new version when the content is
+// The ingest pipeline: parse → schema-check → map → validate → store, each source record
+// all-or-nothing: its own savepoint in a transaction of several records (store-batches.ts), so a
+// failing record rolls back alone and reports are made only after the commit. Resources are
+// written by id (deterministic, from the mapper): `upsert` resources through Repository.update, which makes no new version when the content is
 // unchanged apart from meta (so re-ingesting a file changes nothing); `create-if-absent`
 // resources only when missing. Validation runs inside the store's write (Repository `validate`
 // option): a resource that fails it rolls back its whole record, which is then reported.
@@ -12,7 +13,14 @@ import type { Repository } from '../fhir/store/repository.js';
 import type { Layout, MapContext, MappedRecord, MappedResource } from '../mappers/common/types.js';
 import { assessMedicationRisk, type MedicationRiskOptions } from '../mappers/pharmacy-claims/medication-risk.js';
 import { mapSource } from './map-stream.js';
+import { RetryBatch, StoreBatches, type StoreBatchOptions } from './store-batches.js';
 import { parseSource, type SourceFormat } from './parse.js';
+
+/** Transactions in flight on PostgreSQL (PGlite: always 1). */
+export const DEFAULT_LANES = 4;
+/** Records per transaction, each in its own savepoint. */
+export const DEFAULT_BATCH_RECORDS = 50;
+export const DEFAULT_BATCH_RESOURCES = 500;
 
 export interface IngestOptions {
   layout: Layout;
@@ -26,6 +34,8 @@ export interface IngestOptions {
   onRecord?: (report: IngestReport) => void;
   /** Most rejected records kept in detail (the count is always exact). Default 10,000. */
   maxRejectDetails?: number;
+  /** Batching of the store (defaults: DEFAULT_LANES, DEFAULT_BATCH_RECORDS, DEFAULT_BATCH_RESOURCES). */
+  store?: Partial<StoreBatchOptions>;
   /** Called after each committed record with the resources it created, updated or left unchanged. */
   onStored?: (written: WrittenResource[]) => Promise<void> | void;
 }
@@ -62,75 +72,144 @@ export async function ingest(input: AsyncIterable<Uint8Array | string>, opts: In
     warnings: [],
   };
   const maxDetails = opts.maxRejectDetails ?? 10_000;
+  // Lanes settle out of file order: keep the first maxDetails by line, sorted at the end.
   const reject = (r: RejectedRecord) => {
     report.rejected++;
-    if (report.rejects.length < maxDetails) report.rejects.push(r);
+    report.rejects.push(r);
+    if (report.rejects.length >= 2 * maxDetails) keepFirst(report.rejects, maxDetails);
+  };
+  const add = (counts: Counts) => {
+    for (const k of Object.keys(counts) as (keyof Counts)[]) report.resources[k] += counts[k];
   };
   const patients = new Map<string, Patient & { id: string }>();
+  const known = new KnownResources();
+  const store = new StoreBatches(opts.repo, storeBatchOptions(opts));
 
   for await (const outcome of mapSource(parseSource(input, { format: opts.format, maxRecordBytes: opts.maxRecordBytes }), opts.layout, opts.ctx)) {
     report.records++;
     if (!outcome.ok) {
       reject({ lines: outcome.lines, issues: outcome.issues });
-    } else {
-      try {
-        const written: WrittenResource[] = [];
-        const counts = await storeRecord(opts.repo, outcome.record, written);
-        report.accepted++;
-        await opts.onStored?.(written);
-        for (const k of Object.keys(counts) as (keyof typeof counts)[]) report.resources[k] += counts[k];
-        if (report.warnings.length < maxDetails) report.warnings.push(...outcome.record.issues);
-        if (opts.medicationRisk) rememberPatient(outcome.record, patients);
-      } catch (err) {
-        reject({ lines: [outcome.record.line], issues: storeIssues(err, outcome.record) });
-      }
+      opts.onRecord?.(report);
+      continue;
     }
-    opts.onRecord?.(report);
+    const record = outcome.record;
+    const written: WrittenResource[] = [];
+    await store.add<Counts>({
+      key: patientOf(record) ?? record.recordId,
+      size: record.resources.length,
+      run: (repo) => {
+        written.length = 0; // a batch that lost a race runs again
+        return storeRecord(repo, record, written, known);
+      },
+      settled: async (result) => {
+        if (result.ok) {
+          report.accepted++;
+          known.addAll(record);
+          await opts.onStored?.(written);
+          add(result.value);
+          if (report.warnings.length < maxDetails) report.warnings.push(...record.issues);
+          if (opts.medicationRisk) rememberPatient(record, patients);
+        } else {
+          reject({ lines: [record.line], issues: storeIssues(result.error, record) });
+        }
+        opts.onRecord?.(report);
+      },
+    });
   }
+  await store.drain();
   if (opts.medicationRisk) {
     for (const patient of patients.values()) {
       const written: WrittenResource[] = [];
-      const counts = await refreshMedicationRisk(opts.repo, patient, opts.ctx, opts.medicationRisk, written);
-      await opts.onStored?.(written);
-      for (const k of Object.keys(counts) as (keyof typeof counts)[]) report.resources[k] += counts[k];
+      await store.add<Counts>({
+        key: patient.id,
+        size: 4,
+        run: (repo) => {
+          written.length = 0;
+          return refreshMedicationRisk(repo, patient, opts.ctx, opts.medicationRisk!, written);
+        },
+        settled: async (result) => {
+          if (!result.ok) throw result.error; // derived data: a failure here is a bug, not a bad record
+          await opts.onStored?.(written);
+          add(result.value);
+        },
+      });
     }
+    await store.drain();
   }
+  keepFirst(report.rejects, maxDetails);
   return report;
+}
+
+/** Sorts rejects by line and keeps the first `max`. */
+function keepFirst(rejects: RejectedRecord[], max: number): void {
+  rejects.sort((a, b) => a.lines[0] - b.lines[0]);
+  rejects.length = Math.min(rejects.length, max);
+}
+
+/** Batching of the store: several records per transaction; lanes only where connections allow. */
+function storeBatchOptions(opts: IngestOptions): StoreBatchOptions {
+  const postgres = opts.repo.db.kind === 'postgres';
+  return {
+    lanes: postgres ? (opts.store?.lanes ?? DEFAULT_LANES) : 1,
+    records: opts.store?.records ?? DEFAULT_BATCH_RECORDS,
+    resources: opts.store?.resources ?? DEFAULT_BATCH_RESOURCES,
+  };
+}
+
+/** The person a record is about: the lane key, so a person's records stay in file order. */
+function patientOf(record: MappedRecord): string | undefined {
+  return record.resources.find((r) => r.resource.resourceType === 'Patient')?.resource.id;
+}
+
+/**
+ * Shared resources known to have a row (current or deleted) after a commit: rows are never
+ * removed, so a later record need not ask again. Bounded: forgotten wholesale when full.
+ */
+export class KnownResources {
+  private readonly keys = new Set<string>();
+
+  has(r: Resource & { id: string }): boolean {
+    return this.keys.has(`${r.resourceType}/${r.id}`);
+  }
+
+  addAll(record: MappedRecord): void {
+    if (this.keys.size > 100_000) this.keys.clear();
+    for (const { resource, mode } of record.resources) if (mode === 'create-if-absent') this.keys.add(`${resource.resourceType}/${resource.id}`);
+  }
 }
 
 type Counts = IngestReport['resources'];
 
-/** Writes one mapped record in one transaction: all of its resources, or none. */
+/**
+ * Writes one mapped record in one transaction (or savepoint unit): all of its resources, or
+ * none. A `create-if-absent` resource that is present, or deleted on purpose (a deleted shared
+ * resource is not brought back by ingest), is skipped; one query checks them all.
+ */
 export async function storeRecord(
   repo: Repository,
   record: MappedRecord | { resources: MappedResource[] },
   written?: WrittenResource[],
+  known?: KnownResources,
 ): Promise<Counts> {
   return repo.withTransaction(async (tx) => {
     const counts: Counts = { created: 0, updated: 0, unchanged: 0, skipped: 0 };
+    const check = record.resources.filter((m) => m.mode === 'create-if-absent' && !known?.has(m.resource)).map((m) => m.resource);
+    const present = await tx.existing(check);
     for (const { resource, mode } of record.resources) {
-      if (mode === 'create-if-absent' && (await exists(tx, resource))) {
+      if (mode === 'create-if-absent' && (known?.has(resource) || present.has(`${resource.resourceType}/${resource.id}`))) {
         counts.skipped++;
         continue;
       }
-      const { outcome, resource: stored } = await tx.update(resource);
+      const { outcome, resource: stored } = await tx.update(resource).catch((err: unknown) => {
+        // Only a concurrent insert of the same id (another lane) makes update() conflict.
+        if (err instanceof FhirError && err.status === 409) throw new RetryBatch(`${resource.resourceType} created concurrently`);
+        throw err;
+      });
       counts[outcome]++;
       written?.push({ resourceType: resource.resourceType, id: resource.id, versionId: stored.meta?.versionId ?? '', outcome });
     }
     return counts;
   });
-}
-
-/** Present, or deleted on purpose (a deleted shared resource is not brought back by ingest). */
-async function exists(repo: Repository, r: Resource & { id: string }): Promise<boolean> {
-  try {
-    await repo.readText(r.resourceType, r.id);
-    return true;
-  } catch (err) {
-    if (err instanceof FhirError && err.status === 410) return true;
-    if (err instanceof FhirError && err.status === 404) return false;
-    throw err;
-  }
 }
 
 function storeIssues(err: unknown, record: MappedRecord): OperationOutcomeIssue[] {
@@ -168,7 +247,7 @@ async function refreshMedicationRisk(
     defaultCount: 1000,
     maxCount: 1000,
   });
-  const found = await repo.search(req);
+  const found = await repo.search(req); // in the unit's transaction: sees this batch's dispenses
   const dispenses = found.matches.map((m) => JSON.parse(m.content) as MedicationDispense & { id: string });
   const asOf = dispenses.map((d) => d.whenHandedOver?.slice(0, 10) ?? '').sort().at(-1);
   if (!asOf) return { created: 0, updated: 0, unchanged: 0, skipped: 0 };

@@ -13,6 +13,12 @@ export interface Sql {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<T>>;
   /** Runs several statements without parameters (migrations). */
   exec(text: string): Promise<void>;
+  /**
+   * Set on the handle of a savepoint unit (Repository.inSavepoint): its number within the
+   * transaction, so what is kept per transaction (outbox deliveries, read caches) can be kept
+   * per unit instead — a unit that rolls back takes only its own share with it.
+   */
+  readonly unit?: number;
 }
 
 export interface Database extends Sql {

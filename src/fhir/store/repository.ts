@@ -13,6 +13,10 @@ import { deleteIndexSql, writeVersionSql } from './index-writer.js';
 
 export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 
+/** Savepoint units one transaction may hold (the outbox packs the unit into its delivery key). */
+export const MAX_UNITS = 4096;
+const unitCounts = new WeakMap<Sql, number>();
+
 /** A change committed to the store, handed to write hooks inside the same transaction. */
 export interface WriteEvent {
   kind: 'create' | 'update' | 'delete';
@@ -27,7 +31,7 @@ export interface RepositoryOptions {
    * Runs first on every create/update, inside the write's transaction: the security labeler
    * sets meta.security here. Must be deterministic, so an unchanged resource stays unchanged.
    */
-  prepare?: (tx: Sql, resource: Resource) => Promise<Resource>;
+  prepare?: (tx: Sql, resource: Resource, known?: PrepareContext) => Promise<Resource>;
   /** Throws a FhirError (422) when a resource is not valid; runs before every write. */
   validate?: (resource: Resource) => void;
   /** Runs inside the write's transaction: labels, outbox rows, audit. */
@@ -40,6 +44,12 @@ export interface RepositoryOptions {
   now?: () => Date;
   newId?: () => string;
   baseUrl?: string;
+}
+
+/** What the write already knows when it calls `prepare` (so the hook need not read it again). */
+export interface PrepareContext {
+  /** The current version, read and locked by `update`; undefined when absent or deleted. */
+  current: Resource | undefined;
 }
 
 export interface WriteResult<T extends Resource = Resource> {
@@ -77,6 +87,44 @@ export class Repository {
   async withTransaction<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
     if (this.tx) return fn(this);
     return this.db.transaction((tx) => fn(new Repository(this.db, this.opts, tx)));
+  }
+
+  /**
+   * Runs `fn` in a savepoint of this repository's transaction: when it throws, its writes (and
+   * its hooks' writes) roll back alone and the transaction goes on. `fn` gets its own handle
+   * (`Sql.unit`), so per-transaction caches of hooks start empty and die with a rolled-back unit.
+   */
+  async inSavepoint<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
+    const tx = this.tx;
+    if (!tx) throw new Error('inSavepoint needs a transaction (withTransaction)');
+    const unit = unitCounts.get(tx) ?? 0;
+    if (unit >= MAX_UNITS) throw new Error(`more than ${MAX_UNITS} savepoint units in one transaction`);
+    unitCounts.set(tx, unit + 1);
+    const handle: Sql = { query: (text, params) => tx.query(text, params), exec: (text) => tx.exec(text), unit };
+    await tx.query('SAVEPOINT unit');
+    try {
+      const result = await fn(new Repository(this.db, this.opts, handle));
+      await tx.query('RELEASE SAVEPOINT unit');
+      return result;
+    } catch (err) {
+      await tx.query('ROLLBACK TO SAVEPOINT unit');
+      await tx.query('RELEASE SAVEPOINT unit');
+      throw err;
+    }
+  }
+
+  /**
+   * Which of `keys` ("Type/id") have a row, current or deleted: one query for many existence
+   * checks (ingest's create-if-absent: a deleted shared resource counts as present).
+   */
+  async existing(keys: { resourceType: string; id: string }[]): Promise<Set<string>> {
+    if (!keys.length) return new Set();
+    const r = await this.sql.query<{ resource_type: string; id: string }>(
+      `SELECT r.resource_type, r.id FROM resource r
+       JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i`,
+      [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+    );
+    return new Set(r.rows.map((x) => `${x.resource_type}/${x.id}`));
   }
 
   private get sql(): Sql {
@@ -181,10 +229,9 @@ export class Repository {
           `Version conflict: If-Match ${opts.ifMatch} but ${resource.resourceType}/${id} is at ${cur ? (cur.deleted ? 'deleted' : String(cur.version_id)) : 'no version'}`,
         );
       }
-      const next = await repo.prepared(resource);
-      if (cur && !cur.deleted && cur.content && sameContent(JSON.parse(cur.content) as Resource, next)) {
-        return { resource: JSON.parse(cur.content) as T, outcome: 'unchanged' as const };
-      }
+      const current = cur && !cur.deleted && cur.content ? (JSON.parse(cur.content) as T) : undefined;
+      const next = await repo.prepared(resource, { current });
+      if (current && sameContent(current, next)) return { resource: current, outcome: 'unchanged' as const };
       return repo.write(repo.sql, next, cur ? 'update' : 'create', cur);
     });
   }
@@ -212,8 +259,8 @@ export class Repository {
     });
   }
 
-  private async prepared<T extends Resource>(resource: T): Promise<T> {
-    return this.opts.prepare ? ((await this.opts.prepare(this.sql, resource)) as T) : resource;
+  private async prepared<T extends Resource>(resource: T, known?: PrepareContext): Promise<T> {
+    return this.opts.prepare ? ((await this.opts.prepare(this.sql, resource, known)) as T) : resource;
   }
 
   private async write<T extends Resource>(tx: Sql, input: T, kind: 'create' | 'update', cur?: Row): Promise<WriteResult<T>> {
