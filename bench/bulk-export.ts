@@ -15,7 +15,9 @@
 //   export   the real path: kick-off (SMA requester: every patient) → execExportJob with the
 //            gateway's consent engine (demo partners, config/policy.json, one AuditEvent a page),
 //            NDJSON files written under a temporary DATA_DIR;
-//   export-noconsent  the same with a pass-through filter (the consent engine's share).
+//   export-noconsent  the same with a pass-through filter (the consent engine's share);
+//   export-noaudit    (only with --phase) consent engine on without the AuditEvents (their share).
+// Each export phase reports wall seconds and the process's CPU seconds (user + system).
 // Progress goes to stderr; a markdown table and one JSON document go to stdout.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -52,7 +54,7 @@ interface Args {
   keep: boolean;
   /** Load (or reuse) the schema and stop: the phases can then run later with --keep. */
   loadOnly: boolean;
-  phase?: 'ceiling' | 'export' | 'export-noconsent';
+  phase?: 'ceiling' | 'export' | 'export-noconsent' | 'export-noaudit';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -163,7 +165,7 @@ async function ceiling(args: Args): Promise<Record<string, number>> {
   return { rows: result.rows, seconds: s, rowsPerSecond: result.rows / s, mbPerSecond: result.bytes / 1048576 / s, peakRssMb };
 }
 
-async function exportPhase(args: Args, consentOn: boolean): Promise<Record<string, number>> {
+async function exportPhase(args: Args, consentOn: boolean, audited = true): Promise<Record<string, number>> {
   loadDefinitions();
   const config = loadConfig({ DATABASE_URL: args.databaseUrl, LOG_LEVEL: 'silent' });
   const db = await openDatabase({ databaseUrl: args.databaseUrl, dataDir: '', schema: schemaOf(args.resources) });
@@ -176,7 +178,7 @@ async function exportPhase(args: Args, consentOn: boolean): Promise<Record<strin
         partners,
         policy: loadPolicy(config.policyFile),
         labeler: createWritePath({ config, db, partners }).labeler,
-        audit: process.env.NOAUDIT ? undefined : new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })),
+        audit: audited ? new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })) : undefined,
       })
     : ({
         filter: async (_r: unknown, resources: Resource[]) => ({ permitted: resources, withheld: 0 }),
@@ -245,7 +247,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.phase) {
-    const out = args.phase === 'ceiling' ? await ceiling(args) : await exportPhase(args, args.phase === 'export');
+    const out = args.phase === 'ceiling' ? await ceiling(args) : await exportPhase(args, args.phase !== 'export-noconsent', args.phase !== 'export-noaudit');
     process.stdout.write(`${JSON.stringify(out)}\n`);
     return;
   }

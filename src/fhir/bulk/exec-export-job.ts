@@ -151,6 +151,9 @@ async function exportType(
 
 type Page = (rows: { id: string; content: string }[]) => Promise<void>;
 
+/** Cursor pages requested ahead of the one being written. */
+const PREFETCH = 2;
+
 /**
  * PostgreSQL: one server-side cursor per type, fetched a page at a time in a transaction that
  * holds one pool connection (and one snapshot) for the type.
@@ -167,17 +170,21 @@ async function streamWithCursor(db: Database, q: { text: string; values: unknown
       p.catch(() => undefined); // awaited below; never an unhandled rejection while a page is written
       return p;
     };
-    // The next page is fetched while this one is filtered and written (two pages in memory).
-    let next = fetch();
+    // The next pages are fetched while this one is filtered and written: FETCHes queue on the
+    // connection, so the database always has one to work on (PREFETCH + 1 pages in memory).
+    const ahead: Promise<{ id: string; content: string }[]>[] = [];
+    for (let i = 0; i < PREFETCH; i++) ahead.push(fetch());
     for (;;) {
       if (await cancelled()) throw new Cancelled();
-      const rows = await next;
+      const rows = await (ahead.shift() as Promise<{ id: string; content: string }[]>);
       if (!rows.length) break;
       const more = rows.length === pageSize;
-      if (more) next = fetch();
+      if (more) ahead.push(fetch());
       await onPage(rows);
       if (!more) break;
     }
+    // FETCHes still queued after the last page return nothing; they finish before the COMMIT.
+    await Promise.all(ahead);
   });
 }
 
