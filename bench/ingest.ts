@@ -63,6 +63,7 @@ class Profile {
     const t = text.trim().replace(/\s+/g, ' ');
     const m = /^(WITH|SELECT|INSERT INTO|UPDATE|DELETE FROM|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b ?([a-z_]*)/i.exec(t);
     if (!m) return t.slice(0, 30);
+    if (/^WITH locked/i.test(t)) return 'WITH locked … (prefetch)';
     if (/^WITH/i.test(m[1])) return 'WITH … (write CTE)';
     return `${m[1].toUpperCase()} ${m[2] ?? ''}`.trim();
   }
@@ -183,6 +184,8 @@ async function main(): Promise<void> {
         }),
       );
       const s = (performance.now() - t0) / 1000;
+      // Synthetic data: the reasons hold no PHI (a record cut at the file's end may be incomplete).
+      for (const r of report.rejects.slice(0, 3)) log(`    rejected lines ${r.lines.join(',')}: ${r.issues.map((i) => i.diagnostics).join('; ').slice(0, 300)}`);
       clearInterval(sampler);
       validator.validate = validate;
       const writes = report.resources.created + report.resources.updated + report.resources.unchanged;

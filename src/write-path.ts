@@ -54,6 +54,7 @@ export function createWritePath(opts: WritePathOptions): WritePath {
   const ctx: WriteHookContext = { repoIn: (tx) => new Repository(opts.db, repoOpts, tx) };
   repoOpts = {
     onWrite: composeWriteHooks([
+      async (tx, event) => labeler.observe(tx, event),
       opts.onWrite ?? exchangeWriteHook(config, partners, opts.now),
       // Shared risk: a changed input marks the person for recomputation (src/risk).
       riskInputWriteHook,

@@ -15,7 +15,7 @@ import type { Coding, Resource } from '@medplum/fhirtypes';
 import type { Sql } from '../fhir/store/database.js';
 import type { PrepareContext } from '../fhir/store/repository.js';
 import { checkClientLabels } from './client-labels.js';
-import { storedLabels } from './label-lookup.js';
+import { storedLabels, type StoredLabels } from './label-lookup.js';
 import type { ValueSetIndex } from './value-sets.js';
 import { ACT_CODE, CONFIDENTIALITY, CONFIDENTIALITY_ORDER, isSensitivityCode, rank, type ConfidentialityCode } from './vocabulary.js';
 
@@ -50,6 +50,9 @@ export interface Labels {
   actCodes: Set<string>;
 }
 
+/** Labels per ingest unit: stored (or null: none, absent or deleted), or set by this unit. */
+const unitLabels = new WeakMap<Sql, Map<string, Coding[] | null>>();
+
 export const CONSENT_PROFILE = 'https://lead-gateway.example.org/fhir/StructureDefinition/lead-consent';
 
 /** meta.tag system naming the labeler rules version a resource was labelled with. */
@@ -82,7 +85,7 @@ export class Labeler {
     const self = resource.id && !known ? `${resource.resourceType}/${resource.id}` : undefined;
     const refs = NOT_SCANNED.has(resource.resourceType) ? { content: [], sources: [] } : collectReferences(resource);
     const lookup = [...new Set([...refs.content, ...refs.sources.filter((r) => r.startsWith('Organization/')), ...(self ? [self] : [])])];
-    const stored = await storedLabels(tx, lookup);
+    const stored = await this.storedLabels(tx, lookup);
     // Sticky: an update never drops labels.
     merge(labels, known ? (known.current?.meta?.security ?? []) : self ? (stored.get(self) ?? []) : []);
     if (!NOT_SCANNED.has(resource.resourceType)) {
@@ -110,7 +113,36 @@ export class Labeler {
       labelled.meta = { ...labelled.meta, profile: [...(labelled.meta?.profile ?? []), CONSENT_PROFILE] };
     }
     const tag = [...(labelled.meta?.tag ?? []).filter((t) => t.system !== LABELER_TAG_SYSTEM), { system: LABELER_TAG_SYSTEM, code: this.version }];
-    return { ...labelled, meta: { ...labelled.meta, tag } } as Resource;
+    const out = { ...labelled, meta: { ...labelled.meta, tag } } as Resource;
+    if (resource.id) unitLabels.get(tx)?.set(`${resource.resourceType}/${resource.id}`, out.meta?.security ?? []);
+    return out;
+  }
+
+  /** Write hook: a resource the unit deletes has no stored labels any more. */
+  observe(tx: Sql, event: { kind: string; resourceType: string; id: string }): void {
+    if (event.kind === 'delete') unitLabels.get(tx)?.set(`${event.resourceType}/${event.id}`, null);
+  }
+
+  /**
+   * Stored labels of `keys`. In an ingest unit (a savepoint, `Sql.unit`) each is read once and
+   * what the unit labels is remembered: a record's Observations refer to its
+   * QuestionnaireResponse, its Provenance to all of them. Exact for the unit's own resources
+   * (what prepare returns is what is stored — or the unit fails and rolls back whole); others
+   * are read as of the unit's first look.
+   */
+  private async storedLabels(tx: Sql, keys: string[]): Promise<StoredLabels> {
+    if (tx.unit === undefined) return storedLabels(tx, keys);
+    let cache = unitLabels.get(tx);
+    if (!cache) unitLabels.set(tx, (cache = new Map()));
+    const missing = keys.filter((k) => !cache.has(k));
+    const found = await storedLabels(tx, missing);
+    for (const k of missing) cache.set(k, found.get(k) ?? null);
+    const out: StoredLabels = new Map();
+    for (const k of keys) {
+      const labels = cache.get(k);
+      if (labels) out.set(k, labels);
+    }
+    return out;
   }
 
   /** Sensitivity codes the resource's own codings call for (no I/O; also used at read time). */

@@ -193,8 +193,9 @@ export async function storeRecord(
 ): Promise<Counts> {
   return repo.withTransaction(async (tx) => {
     const counts: Counts = { created: 0, updated: 0, unchanged: 0, skipped: 0 };
+    const upserts = record.resources.filter((m) => m.mode === 'upsert').map((m) => m.resource);
     const check = record.resources.filter((m) => m.mode === 'create-if-absent' && !known?.has(m.resource)).map((m) => m.resource);
-    const present = await tx.existing(check);
+    const present = await tx.prefetch(upserts, check);
     for (const { resource, mode } of record.resources) {
       if (mode === 'create-if-absent' && (known?.has(resource) || present.has(`${resource.resourceType}/${resource.id}`))) {
         counts.skipped++;

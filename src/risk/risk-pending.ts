@@ -45,8 +45,19 @@ export const riskInputWriteHook: WriteHook = async (tx, event) => {
   }
   if (!resource || isSharedRiskAssessment(resource) || !isRiskInput(resource)) return;
   const patientId = patientOfInput(resource);
-  if (patientId) await markPending(tx, [patientId]);
+  if (!patientId) return;
+  // Once per ingest unit (a record writes ~20 Observations about one person): a second mark in
+  // the same uncommitted unit would only draw another seq, which no drain has seen either.
+  if (tx.unit !== undefined) {
+    const marked = unitMarks.get(tx) ?? new Set<string>();
+    unitMarks.set(tx, marked);
+    if (marked.has(patientId)) return;
+    marked.add(patientId);
+  }
+  await markPending(tx, [patientId]);
 };
+
+const unitMarks = new WeakMap<Sql, Set<string>>();
 
 /** Up to `limit` people not leased (or whose lease ran out), oldest mark first, leased for `leaseMs`. */
 export async function claimPending(sql: Sql, limit: number, leaseMs: number): Promise<Claim[]> {

@@ -66,6 +66,11 @@ export interface SearchResult {
   hasNext: boolean;
 }
 
+export interface ResourceKey {
+  resourceType: string;
+  id: string;
+}
+
 interface Row {
   version_id: string;
   deleted: boolean;
@@ -74,6 +79,9 @@ interface Row {
 
 export class Repository {
   private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'prepare' | 'extractIndex'>> & RepositoryOptions;
+
+  /** Rows read and locked by `prefetch`, each used once by `update` (undefined: no row). */
+  private readonly prefetched = new Map<string, Row | undefined>();
 
   constructor(
     readonly db: Database,
@@ -114,17 +122,39 @@ export class Repository {
   }
 
   /**
-   * Which of `keys` ("Type/id") have a row, current or deleted: one query for many existence
-   * checks (ingest's create-if-absent: a deleted shared resource counts as present).
+   * One statement instead of one per resource: reads and locks (FOR UPDATE) the current rows of
+   * `lock`, which this repository's next `update` of each then uses instead of reading it again
+   * (the lock keeps them as read until commit); and tells which of `peek` have a row, current
+   * or deleted, without locking them (ingest's create-if-absent: shared resources, which several
+   * transactions may check at once).
    */
-  async existing(keys: { resourceType: string; id: string }[]): Promise<Set<string>> {
-    if (!keys.length) return new Set();
-    const r = await this.sql.query<{ resource_type: string; id: string }>(
-      `SELECT r.resource_type, r.id FROM resource r
-       JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i`,
-      [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+  async prefetch(lock: ResourceKey[], peek: ResourceKey[] = []): Promise<Set<string>> {
+    if (!this.tx) throw new Error('prefetch needs a transaction (withTransaction)');
+    if (!lock.length && !peek.length) return new Set();
+    const r = await this.tx.query<Row & { resource_type: string; id: string; locked: boolean }>(
+      `WITH locked AS (
+         SELECT r.resource_type, r.id, r.version_id, r.deleted, r.content::text AS content FROM resource r
+         JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i
+         ORDER BY r.resource_type, r.id FOR UPDATE OF r)
+       SELECT resource_type, id, version_id, deleted, content, true AS locked FROM locked
+       UNION ALL
+       SELECT r.resource_type, r.id, NULL, NULL, NULL, false FROM resource r
+       JOIN unnest($3::text[], $4::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i`,
+      [lock.map((k) => k.resourceType), lock.map((k) => k.id), peek.map((k) => k.resourceType), peek.map((k) => k.id)],
     );
-    return new Set(r.rows.map((x) => `${x.resource_type}/${x.id}`));
+    // Absent ones too: an update then inserts at once (a concurrent insert of the same id makes
+    // that insert find it taken: the same conflict as when a read had found nothing).
+    for (const k of [...lock, ...peek]) this.prefetched.set(`${k.resourceType}/${k.id}`, undefined);
+    const present = new Set<string>();
+    for (const row of r.rows) {
+      const key = `${row.resource_type}/${row.id}`;
+      if (row.locked) this.prefetched.set(key, row);
+      else {
+        present.add(key);
+        this.prefetched.delete(key); // present, not locked: an update must read it itself
+      }
+    }
+    return present;
   }
 
   private get sql(): Sql {
@@ -223,7 +253,9 @@ export class Repository {
     const id = resource.id;
     if (!id || !ID_RE.test(id)) throw outcomes.badRequest('Resource id is missing or invalid', [`${resource.resourceType}.id`]);
     return this.withTransaction(async (repo) => {
-      const cur = await repo.current(repo.sql, resource.resourceType, id, true);
+      const key = `${resource.resourceType}/${id}`;
+      const cur = repo.prefetched.has(key) ? repo.prefetched.get(key) : await repo.current(repo.sql, resource.resourceType, id, true);
+      repo.prefetched.delete(key); // written below: the prefetched row is no longer current
       if (opts.ifMatch !== undefined && (!cur || cur.deleted || String(cur.version_id) !== opts.ifMatch)) {
         throw outcomes.preconditionFailed(
           `Version conflict: If-Match ${opts.ifMatch} but ${resource.resourceType}/${id} is at ${cur ? (cur.deleted ? 'deleted' : String(cur.version_id)) : 'no version'}`,
