@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig } from '../src/config/env.js';
 import { loadPartners } from '../src/config/partners.js';
-import type { Database, Sql } from '../src/fhir/store/database.js';
+import type { Database, QueryOptions, Sql } from '../src/fhir/store/database.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { openDatabase } from '../src/fhir/store/open-database.js';
 import { Validator } from '../src/fhir/validation/validator.js';
@@ -73,10 +73,10 @@ class Profile {
     return new Proxy(sql, {
       get(target, prop, recv) {
         if (prop === 'query') {
-          return async (text: string, params?: unknown[]) => {
+          return async (text: string, params?: unknown[], opts?: QueryOptions) => {
             const t0 = performance.now();
             try {
-              return await target.query(text, params);
+              return await target.query(text, params, opts);
             } finally {
               const ms = performance.now() - t0;
               self.sqlMs += ms;

@@ -1,6 +1,7 @@
 // One SQL dialect (PostgreSQL) over two engines: a pg Pool when DATABASE_URL is set, or the
 // embedded PGlite (PostgreSQL compiled to WASM) persisted under DATA_DIR. Everything above this
 // file sees only `Sql` and `Database`.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import pg from 'pg';
 
@@ -9,8 +10,16 @@ export interface QueryResult<T> {
 }
 
 /** Something that runs parameterised SQL: the database itself or an open transaction. */
+export interface QueryOptions {
+  /**
+   * Run as a named prepared statement (PostgreSQL: parsed and planned once per connection).
+   * For the few statement shapes run thousands of times, e.g. the version write; PGlite ignores it.
+   */
+  prepare?: boolean;
+}
+
 export interface Sql {
-  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<T>>;
+  query<T = Record<string, unknown>>(text: string, params?: unknown[], opts?: QueryOptions): Promise<QueryResult<T>>;
   /** Runs several statements without parameters (migrations). */
   exec(text: string): Promise<void>;
   /**
@@ -47,8 +56,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
   // Errors on idle clients (e.g. a server restart) must not crash the process.
   pool.on('error', () => undefined);
   if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-  const run = async <T>(text: string, params?: unknown[]): Promise<QueryResult<T>> => {
-    const r = await pool.query(text, params as unknown[]);
+  const run = async <T>(text: string, params?: unknown[], opts?: QueryOptions): Promise<QueryResult<T>> => {
+    const r = await pool.query(statement(text, params, opts));
     return { rows: r.rows as T[] };
   };
   return {
@@ -62,8 +71,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
       try {
         await client.query('BEGIN');
         const tx: Sql = {
-          query: async <R>(text: string, params?: unknown[]) => {
-            const r = await client.query(text, params as unknown[]);
+          query: async <R>(text: string, params?: unknown[], opts?: QueryOptions) => {
+            const r = await client.query(statement(text, params, opts));
             return { rows: r.rows as R[] };
           },
           exec: async (text: string) => {
@@ -82,6 +91,16 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
     },
     close: () => pool.end(),
   };
+}
+
+// Statement names by text: a handful of shapes, so the map stays small.
+const names = new Map<string, string>();
+
+function statement(text: string, params: unknown[] | undefined, opts: QueryOptions | undefined): pg.QueryConfig {
+  if (!opts?.prepare) return { text, values: params };
+  let name = names.get(text);
+  if (!name) names.set(text, (name = `s_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`));
+  return { name, text, values: params };
 }
 
 export interface PgliteOptions {

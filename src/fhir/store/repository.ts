@@ -108,7 +108,7 @@ export class Repository {
     const unit = unitCounts.get(tx) ?? 0;
     if (unit >= MAX_UNITS) throw new Error(`more than ${MAX_UNITS} savepoint units in one transaction`);
     unitCounts.set(tx, unit + 1);
-    const handle: Sql = { query: (text, params) => tx.query(text, params), exec: (text) => tx.exec(text), unit };
+    const handle: Sql = { query: (text, params, opts) => tx.query(text, params, opts), exec: (text) => tx.exec(text), unit };
     await tx.query('SAVEPOINT unit');
     try {
       const result = await fn(new Repository(this.db, this.opts, handle));
@@ -141,6 +141,7 @@ export class Repository {
        SELECT r.resource_type, r.id, NULL, NULL, NULL, false FROM resource r
        JOIN unnest($3::text[], $4::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i`,
       [lock.map((k) => k.resourceType), lock.map((k) => k.id), peek.map((k) => k.resourceType), peek.map((k) => k.id)],
+      { prepare: true },
     );
     // Absent ones too: an update then inserts at once (a concurrent insert of the same id makes
     // that insert find it taken: the same conflict as when a read had found nothing).
@@ -310,7 +311,7 @@ export class Repository {
         rows,
         replace,
       );
-      return (await tx.query<{ n: number }>(q.text, q.values)).rows[0].n;
+      return (await tx.query<{ n: number }>(q.text, q.values, { prepare: true })).rows[0].n;
     };
     if (!cur) {
       // Optimistic insert; a taken id falls back to the locked read below.
