@@ -78,6 +78,7 @@ async function ingestCommand(env: NodeJS.ProcessEnv, file: string, o: IngestCliO
       repo,
       ctx: { sourceOrg: partner.id, sourceOrgName: partner.name, fileName: basename(file), now: () => new Date(), medicaidPlans: medicaidPlansOf(partners) },
       maxRecordBytes: Number(o.maxRecordBytes),
+      store: { lanes: config.ingest.storeLanes, records: config.ingest.batchRecords },
       medicationRisk:
         o.layout === 'pharmacy-claims' ? { fridClasses: JSON.parse(readFileSync(o.fridClasses, 'utf8')) as FridClassList } : undefined,
       onRecord: (r) => bar?.update(read, { records: r.records, rejected: r.rejected }),

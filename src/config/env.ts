@@ -78,6 +78,13 @@ export interface IngestConfig {
   queuePrefix: string;
   /** Ingest jobs one worker process runs at once. */
   workerConcurrency: number;
+  /**
+   * Transactions one ingest keeps in flight on PostgreSQL (PGlite: always 1), each holding a
+   * pool connection: keep workerConcurrency × storeLanes below the pool's 10.
+   */
+  storeLanes: number;
+  /** Source records per ingest transaction (each in its own savepoint). */
+  batchRecords: number;
   /** NDC → RxNorm crosswalk (pharmacy claims). */
   crosswalkFile: string;
   /** Fall-risk-increasing drug class list (pharmacy claims). */
@@ -206,6 +213,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       maxRecordBytes: int(env, 'INGEST_MAX_RECORD_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
       queuePrefix: env.INGEST_QUEUE_PREFIX || 'lead:bull',
       workerConcurrency: int(env, 'INGEST_WORKER_CONCURRENCY', 1, 1, 64),
+      storeLanes: int(env, 'INGEST_STORE_LANES', 4, 1, 8),
+      batchRecords: int(env, 'INGEST_BATCH_RECORDS', 50, 1, 1000),
       crosswalkFile: resolve(env.INGEST_CROSSWALK_FILE || 'samples/ndc-rxnorm-crosswalk.csv'),
       fridClassesFile: resolve(env.INGEST_FRID_CLASSES_FILE || 'config/medication-risk/frid-classes.json'),
     },

@@ -62,6 +62,7 @@ export async function execIngestJob(deps: IngestDeps, jobId: string): Promise<In
       repo: deps.repo,
       ctx: { sourceOrg: job.organizationId, sourceOrgName: org?.name ?? job.organizationId, fileName: `ingest-job-${jobId}`, now, medicaidPlans: medicaidPlansOf(deps.partners) },
       maxRecordBytes: deps.config.maxRecordBytes,
+      store: { lanes: deps.config.storeLanes, records: deps.config.batchRecords },
       medicationRisk: layoutName === 'pharmacy-claims' ? deps.layouts.medicationRisk : undefined,
       onStored: async (written) => {
         pending.push(...written);
