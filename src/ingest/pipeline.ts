@@ -196,19 +196,21 @@ export async function storeRecord(
     const upserts = record.resources.filter((m) => m.mode === 'upsert').map((m) => m.resource);
     const check = record.resources.filter((m) => m.mode === 'create-if-absent' && !known?.has(m.resource)).map((m) => m.resource);
     const present = await tx.prefetch(upserts, check);
+    const toWrite: (Resource & { id: string })[] = [];
     for (const { resource, mode } of record.resources) {
-      if (mode === 'create-if-absent' && (known?.has(resource) || present.has(`${resource.resourceType}/${resource.id}`))) {
-        counts.skipped++;
-        continue;
-      }
-      const { outcome, resource: stored } = await tx.update(resource).catch((err: unknown) => {
-        // Only a concurrent insert of the same id (another lane) makes update() conflict.
-        if (err instanceof FhirError && err.status === 409) throw new RetryBatch(`${resource.resourceType} created concurrently`);
-        throw err;
-      });
-      counts[outcome]++;
-      written?.push({ resourceType: resource.resourceType, id: resource.id, versionId: stored.meta?.versionId ?? '', outcome });
+      if (mode === 'create-if-absent' && (known?.has(resource) || present.has(`${resource.resourceType}/${resource.id}`))) counts.skipped++;
+      else toWrite.push(resource);
     }
+    const results = await tx.updateAll(toWrite).catch((err: unknown) => {
+      // Only a concurrent insert of the same id (another lane) makes an update conflict.
+      if (err instanceof FhirError && err.status === 409) throw new RetryBatch(`${err.message}`);
+      throw err;
+    });
+    results.forEach(({ outcome, resource: stored }, i) => {
+      counts[outcome]++;
+      const { resourceType, id } = toWrite[i];
+      written?.push({ resourceType, id, versionId: stored.meta?.versionId ?? '', outcome });
+    });
     return counts;
   });
 }

@@ -82,3 +82,83 @@ export function deleteIndexSql(resourceType: string, id: string): { text: string
   const ctes = TABLES.slice(1).map((t, i) => `d${i} AS (DELETE FROM ${t} WHERE resource_type = $1 AND id = $2)`);
   return { text: `WITH ${ctes.join(', ')} DELETE FROM ${TABLES[0]} WHERE resource_type = $1 AND id = $2`, values: [resourceType, id] };
 }
+
+export interface VersionWrite extends VersionRow {
+  /** The row exists (locked by the caller): update it and replace its index rows; else insert. */
+  replace: boolean;
+  rows: IndexRows;
+}
+
+/**
+ * One statement for several versions (an ingest record's resources): the same rows as
+ * writeVersionSql for each, from arrays, so the text never changes (a prepared statement) and
+ * a record costs one round trip instead of one per resource. Returns the rows written: an insert
+ * whose id was taken meanwhile is missing from them (ON CONFLICT DO NOTHING), as with `n = 0`.
+ */
+export function writeVersionsSql(versions: VersionWrite[]): { text: string; values: unknown[] } {
+  const values: unknown[] = [
+    versions.map((v) => v.resourceType),
+    versions.map((v) => v.id),
+    versions.map((v) => v.versionId),
+    versions.map((v) => v.lastUpdated),
+    versions.map((v) => v.replace),
+    // One JSON array: no escaping of each content as an element of a PostgreSQL array literal.
+    `[${versions.map((v) => v.content).join(',')}]`,
+  ];
+  const ctes: string[] = [
+    `v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[]) WITH ORDINALITY
+             AS v(resource_type, id, version_id, last_updated, replace, n)
+           JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS c(content, n) USING (n))`,
+    `ins AS (INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content)
+             SELECT resource_type, id, version_id, last_updated, false, content FROM v WHERE NOT replace
+             ON CONFLICT (resource_type, id) DO NOTHING RETURNING resource_type, id)`,
+    `upd AS (UPDATE resource r SET version_id = v.version_id, last_updated = v.last_updated, deleted = false, content = v.content
+             FROM v WHERE v.replace AND r.resource_type = v.resource_type AND r.id = v.id RETURNING r.resource_type, r.id)`,
+    `w AS (SELECT resource_type, id FROM ins UNION ALL SELECT resource_type, id FROM upd)`,
+    `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)
+           SELECT v.resource_type, v.id, v.version_id, v.last_updated, false, v.content FROM v JOIN w USING (resource_type, id))`,
+  ];
+  TABLES.forEach((t, i) =>
+    ctes.push(`d${i} AS (DELETE FROM ${t} x USING v WHERE v.replace AND x.resource_type = v.resource_type AND x.id = v.id)`),
+  );
+  const add = (x: unknown): string => {
+    values.push(x);
+    return `$${values.length}`;
+  };
+  const ins = (name: string, table: string, cols: string[], arrays: [(r: never) => unknown, string][], pick: (v: VersionWrite) => unknown[]): void => {
+    const owner: [string[], string[]] = [[], []];
+    const cells: unknown[][] = arrays.map(() => []);
+    for (const v of versions) {
+      for (const row of pick(v)) {
+        owner[0].push(v.resourceType);
+        owner[1].push(v.id);
+        arrays.forEach(([get], k) => cells[k].push(get(row as never)));
+      }
+    }
+    const args = [`${add(owner[0])}::text[]`, `${add(owner[1])}::text[]`, ...arrays.map(([, type], k) => `${add(cells[k])}::${type}[]`)].join(', ');
+    ctes.push(
+      `${name} AS (INSERT INTO ${table} (resource_type, id, ${cols.join(', ')})
+        SELECT x.resource_type, x.id, ${cols.map((c) => `x.${c}`).join(', ')} FROM unnest(${args}) AS x(resource_type, id, ${cols.join(', ')})
+        JOIN w USING (resource_type, id))`,
+    );
+  };
+  type Tk = IndexRows['token'][number];
+  type St = IndexRows['string'][number];
+  type Dt = IndexRows['date'][number];
+  type Rf = IndexRows['reference'][number];
+  type Nm = IndexRows['number'][number];
+  type Ur = IndexRows['uri'][number];
+  ins('i_token', 'idx_token', ['param', 'system', 'code'], [[(r: Tk) => r.param, 'text'], [(r: Tk) => r.system, 'text'], [(r: Tk) => r.code, 'text']], (v) => v.rows.token);
+  ins('i_string', 'idx_string', ['param', 'norm', 'exact'], [[(r: St) => r.param, 'text'], [(r: St) => r.norm, 'text'], [(r: St) => r.exact, 'text']], (v) => v.rows.string);
+  ins('i_date', 'idx_date', ['param', 'low', 'high'], [[(r: Dt) => r.param, 'text'], [(r: Dt) => iso(r.low), 'timestamptz'], [(r: Dt) => iso(r.high), 'timestamptz']], (v) => v.rows.date);
+  ins(
+    'i_ref',
+    'idx_reference',
+    ['param', 'target_type', 'target_id', 'target_version', 'url'],
+    [[(r: Rf) => r.param, 'text'], [(r: Rf) => r.targetType, 'text'], [(r: Rf) => r.targetId, 'text'], [(r: Rf) => r.targetVersion, 'text'], [(r: Rf) => r.url, 'text']],
+    (v) => v.rows.reference,
+  );
+  ins('i_number', 'idx_number', ['param', 'value', 'system', 'code'], [[(r: Nm) => r.param, 'text'], [(r: Nm) => String(r.value), 'numeric'], [(r: Nm) => r.system, 'text'], [(r: Nm) => r.code, 'text']], (v) => v.rows.number);
+  ins('i_uri', 'idx_uri', ['param', 'value'], [[(r: Ur) => r.param, 'text'], [(r: Ur) => r.value, 'text']], (v) => v.rows.uri);
+  return { text: `WITH ${ctes.join(',\n')}\nSELECT resource_type, id FROM w`, values };
+}

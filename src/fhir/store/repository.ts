@@ -9,7 +9,7 @@ import { searchCountSql, searchPageSql } from '../search/search-sql.js';
 import type { SearchRequest } from '../search/search-request.js';
 import type { Database, Sql } from './database.js';
 import { extractIndexRows, type IndexRows } from './index-extraction.js';
-import { deleteIndexSql, writeVersionSql } from './index-writer.js';
+import { deleteIndexSql, writeVersionSql, writeVersionsSql } from './index-writer.js';
 
 export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -266,6 +266,66 @@ export class Repository {
       const next = await repo.prepared(resource, { current });
       if (current && sameContent(current, next)) return { resource: current, outcome: 'unchanged' as const };
       return repo.write(repo.sql, next, cur ? 'update' : 'create', cur);
+    });
+  }
+
+  /**
+   * Several upserts as `update` makes each (current row, prepare, no version when unchanged,
+   * validate, index rows), but the new versions written by one statement (writeVersionsSql)
+   * and the write hooks run after it, in order. For an ingest record, whose resources do not
+   * depend on the hooks of the ones before them; ids must be distinct (else one by one).
+   */
+  async updateAll<T extends Resource>(resources: T[]): Promise<WriteResult<T>[]> {
+    const keys = resources.map((r) => `${r.resourceType}/${r.id}`);
+    if (new Set(keys).size !== keys.length) {
+      return this.withTransaction(async (repo) => {
+        const out: WriteResult<T>[] = [];
+        for (const r of resources) out.push(await repo.update(r));
+        return out;
+      });
+    }
+    for (const r of resources) {
+      this.checkType(r.resourceType);
+      if (!r.id || !ID_RE.test(r.id)) throw outcomes.badRequest('Resource id is missing or invalid', [`${r.resourceType}.id`]);
+    }
+    return this.withTransaction(async (repo) => {
+      const tx = repo.sql;
+      const results: WriteResult<T>[] = [];
+      const pending: { at: number; resource: T; cur?: Row }[] = [];
+      const lastUpdated = repo.opts.now().toISOString();
+      for (const [at, resource] of resources.entries()) {
+        const key = keys[at];
+        const cur = repo.prefetched.has(key) ? repo.prefetched.get(key) : await repo.current(tx, resource.resourceType, resource.id as string, true);
+        repo.prefetched.delete(key);
+        const current = cur && !cur.deleted && cur.content ? (JSON.parse(cur.content) as T) : undefined;
+        const next = await repo.prepared(resource, { current });
+        if (current && sameContent(current, next)) {
+          results[at] = { resource: current, outcome: 'unchanged' };
+          continue;
+        }
+        const versionId = cur ? String(Number(cur.version_id) + 1) : '1';
+        const stamped = { ...next, meta: { ...next.meta, versionId, lastUpdated } } as T;
+        repo.opts.validate?.(stamped);
+        pending.push({ at, resource: stamped, cur });
+      }
+      if (!pending.length) return results;
+      const q = writeVersionsSql(
+        pending.map(({ resource, cur }) => ({
+          resourceType: resource.resourceType,
+          id: resource.id as string,
+          versionId: resource.meta?.versionId as string,
+          lastUpdated,
+          content: JSON.stringify(resource),
+          replace: !!cur,
+          rows: (repo.opts.extractIndex ?? extractIndexRows)(resource),
+        })),
+      );
+      const written = new Set((await tx.query<{ resource_type: string; id: string }>(q.text, q.values, { prepare: true })).rows.map((r) => `${r.resource_type}/${r.id}`));
+      for (const { resource } of pending) {
+        if (!written.has(`${resource.resourceType}/${resource.id}`)) throw outcomes.conflict(`${resource.resourceType}/${resource.id} was created concurrently`);
+      }
+      for (const { at, resource, cur } of pending) results[at] = await repo.written(tx, resource, cur && !cur.deleted ? 'update' : 'create');
+      return results;
     });
   }
 
