@@ -88,12 +88,13 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
 
 /**
  * The AuditEvents of pages already written, still being committed: a page's AuditEvent is written
- * while the next page is processed. At most `limit` in flight (memory stays flat); a failed one
- * fails the export.
+ * while the next pages are processed. At most `limit` in flight (memory stays flat: they are
+ * already sent); a failed one fails the export. A Patient page's event (1,000 people indexed) takes
+ * the database longer than Node takes for the next page: with 2 in flight the export waited on them.
  */
 class PendingAudits {
   private readonly pending: Promise<void>[] = [];
-  constructor(private readonly limit = 2) {}
+  constructor(private readonly limit = 8) {}
 
   async add(audited: Promise<void> | undefined): Promise<void> {
     if (!audited) return;
