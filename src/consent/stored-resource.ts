@@ -160,6 +160,15 @@ function scan(s: string, resourceType: string): StoredFacts {
  * found only as a key): the text before them is parsed once per distinct text, not once per row.
  */
 function parseMeta(text: string): [Meta, Readonly<Meta> | undefined] {
+  try {
+    return parseMetaParts(text);
+  } catch {
+    // The key text nested deeper (an extension's valueMeta): head and tail are not JSON.
+    return [JSON.parse(text) as Meta, undefined];
+  }
+}
+
+function parseMetaParts(text: string): [Meta, Readonly<Meta> | undefined] {
   const cut = firstOf(text.indexOf('"versionId": '), text.indexOf('"lastUpdated": '));
   if (cut < 0) return [JSON.parse(text) as Meta, undefined];
   const head = text.slice(0, cut);

@@ -99,6 +99,13 @@ describe('meta: parsed whole, labels shared between versions', () => {
     expect(bare.labelMeta).toBeUndefined();
   });
 
+  it('versionId nested in an extension (valueMeta) is not taken for the root one', () => {
+    const m = { extension: [{ url: 'http://example.org/x', valueMeta: { versionId: '9', lastUpdated: '2020-01-01T00:00:00Z' } }], ...meta('1', '2027-01-01T00:00:00Z') };
+    const r = scanMeta(m);
+    expect(r.meta).toEqual(m);
+    expect(r.labelMeta).toBeUndefined();
+  });
+
   it('a tail it does not expect (an escape, another member) is parsed the ordinary way', () => {
     const m = meta('1', '2027-01-01T00:00:00Z', { versionIdX: 'y' });
     expect(scanMeta(m).meta).toEqual(m);
