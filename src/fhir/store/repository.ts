@@ -475,13 +475,31 @@ export function sameContent(a: Resource, b: Resource): boolean {
     const { versionId: _v, lastUpdated: _l, ...m } = meta ?? {};
     return { ...rest, meta: Object.keys(m).length ? m : undefined };
   };
-  return canonical(strip(a)) === canonical(strip(b));
+  return jsonEqual(strip(a), strip(b));
 }
 
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) =>
-    val && typeof val === 'object' && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([x], [y]) => (x < y ? -1 : 1)))
-      : val,
-  );
+/**
+ * Equal as JSON texts with keys sorted would be (undefined members dropped, undefined in an
+ * array written as null), without building the texts: re-ingest compares every resource it maps.
+ */
+function jsonEqual(a: unknown, b: unknown, element = false): boolean {
+  if (a === b) return true;
+  if (a === null || a === undefined || b === null || b === undefined) return element && (a ?? null) === (b ?? null);
+  if (typeof a !== 'object' || typeof b !== 'object' || Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const y = b as unknown[];
+    if (a.length !== y.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], y[i], true)) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k of Object.keys(x)) {
+    if (x[k] === undefined) continue;
+    n++;
+    if (y[k] === undefined || !jsonEqual(x[k], y[k])) return false;
+  }
+  for (const k of Object.keys(y)) if (y[k] !== undefined) n--;
+  return n === 0;
 }
