@@ -94,9 +94,15 @@ export class StoreBatches {
   }
 
   private async store(units: StoreUnit<unknown>[]): Promise<void> {
+    const results = await this.commit(units);
+    // Outside the retry: a committed batch is reported once, whatever a report callback throws.
+    for (let i = 0; i < units.length; i++) await units[i].settled(results[i]);
+  }
+
+  private async commit(units: StoreUnit<unknown>[]): Promise<Settled<unknown>[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const results = await this.repo.withTransaction(async (tx) => {
+        return await this.repo.withTransaction(async (tx) => {
           const out: Settled<unknown>[] = [];
           for (const unit of units) {
             try {
@@ -108,8 +114,6 @@ export class StoreBatches {
           }
           return out;
         });
-        for (let i = 0; i < units.length; i++) await units[i].settled(results[i]);
-        return;
       } catch (err) {
         if (!retryable(err) || attempt >= MAX_ATTEMPTS) throw err;
         // The other lane's transaction commits meanwhile; jitter keeps two lanes from meeting again.
