@@ -91,8 +91,8 @@ export interface VersionWrite extends VersionRow {
 
 /**
  * One statement for several versions (an ingest record's resources): the same rows as
- * writeVersionSql for each, from arrays, so the text never changes (a prepared statement) and
- * a record costs one round trip instead of one per resource. Returns the rows written: an insert
+ * writeVersionSql for each, from arrays, so a record costs one round trip instead of one per
+ * resource. Run unprepared: a generic plan would not know how few rows the arrays hold. Returns the rows written: an insert
  * whose id was taken meanwhile is missing from them (ON CONFLICT DO NOTHING), as with `n = 0`.
  */
 export function writeVersionsSql(versions: VersionWrite[]): { text: string; values: unknown[] } {

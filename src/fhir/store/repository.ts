@@ -140,8 +140,8 @@ export class Repository {
        UNION ALL
        SELECT r.resource_type, r.id, NULL, NULL, NULL, false FROM resource r
        JOIN unnest($3::text[], $4::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i`,
+      // Not prepared: a generic plan cannot see how few keys the arrays hold and scans the table.
       [lock.map((k) => k.resourceType), lock.map((k) => k.id), peek.map((k) => k.resourceType), peek.map((k) => k.id)],
-      { prepare: true },
     );
     // Absent ones too: an update then inserts at once (a concurrent insert of the same id makes
     // that insert find it taken: the same conflict as when a read had found nothing).
@@ -320,7 +320,8 @@ export class Repository {
           rows: (repo.opts.extractIndex ?? extractIndexRows)(resource),
         })),
       );
-      const written = new Set((await tx.query<{ resource_type: string; id: string }>(q.text, q.values, { prepare: true })).rows.map((r) => `${r.resource_type}/${r.id}`));
+      // Not prepared (unlike writeVersionSql): joins over the arrays need a plan that knows their size.
+      const written = new Set((await tx.query<{ resource_type: string; id: string }>(q.text, q.values)).rows.map((r) => `${r.resource_type}/${r.id}`));
       for (const { resource } of pending) {
         if (!written.has(`${resource.resourceType}/${resource.id}`)) throw outcomes.conflict(`${resource.resourceType}/${resource.id} was created concurrently`);
       }
