@@ -188,6 +188,18 @@ export class Repository {
   }
 
   /** Current version id, or undefined when the resource never existed; deleted flag too. */
+  /**
+   * The current row, locked for the write about to replace it: the one `prefetch` read, used once
+   * (after the write it is no longer current), else read now.
+   */
+  private async lockedCurrent(resourceType: string, id: string): Promise<Row | undefined> {
+    const key = `${resourceType}/${id}`;
+    if (!this.prefetched.has(key)) return this.current(this.sql, resourceType, id, true);
+    const row = this.prefetched.get(key);
+    this.prefetched.delete(key);
+    return row;
+  }
+
   private async current(tx: Sql, resourceType: string, id: string, lock: boolean): Promise<Row | undefined> {
     const r = await tx.query<Row>(
       `SELECT version_id, deleted, content::text AS content FROM resource WHERE resource_type = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`,
@@ -254,9 +266,7 @@ export class Repository {
     const id = resource.id;
     if (!id || !ID_RE.test(id)) throw outcomes.badRequest('Resource id is missing or invalid', [`${resource.resourceType}.id`]);
     return this.withTransaction(async (repo) => {
-      const key = `${resource.resourceType}/${id}`;
-      const cur = repo.prefetched.has(key) ? repo.prefetched.get(key) : await repo.current(repo.sql, resource.resourceType, id, true);
-      repo.prefetched.delete(key); // written below: the prefetched row is no longer current
+      const cur = await repo.lockedCurrent(resource.resourceType, id);
       if (opts.ifMatch !== undefined && (!cur || cur.deleted || String(cur.version_id) !== opts.ifMatch)) {
         throw outcomes.preconditionFailed(
           `Version conflict: If-Match ${opts.ifMatch} but ${resource.resourceType}/${id} is at ${cur ? (cur.deleted ? 'deleted' : String(cur.version_id)) : 'no version'}`,
@@ -294,9 +304,7 @@ export class Repository {
       const pending: { at: number; resource: T; cur?: Row }[] = [];
       const lastUpdated = repo.opts.now().toISOString();
       for (const [at, resource] of resources.entries()) {
-        const key = keys[at];
-        const cur = repo.prefetched.has(key) ? repo.prefetched.get(key) : await repo.current(tx, resource.resourceType, resource.id as string, true);
-        repo.prefetched.delete(key);
+        const cur = await repo.lockedCurrent(resource.resourceType, resource.id as string);
         const current = cur && !cur.deleted && cur.content ? (JSON.parse(cur.content) as T) : undefined;
         const next = await repo.prepared(resource, { current });
         if (current && sameContent(current, next)) {
