@@ -110,6 +110,33 @@ describe('meta: parsed whole, labels shared between versions', () => {
     const m = meta('1', '2027-01-01T00:00:00Z', { versionIdX: 'y' });
     expect(scanMeta(m).meta).toEqual(m);
   });
+
+  // A head seen just before is matched in place (knownMeta): the tail must still be read exactly.
+  it('after a row with the same labels: escapes, a missing versionId and a longer meta are read exactly', () => {
+    const seen = scanMeta(meta('1', '2027-01-01T00:00:00Z'));
+    const tails: object[] = [
+      meta('a"b', '2027-01-01T00:00:00Z'),
+      meta('x\\', '2027-01-01T00:00:00Z'),
+      meta('2', 'z\\"}'),
+      { security: TAGGED.security, lastUpdated: '2027-03-01T00:00:00Z' },
+      { security: TAGGED.security, versionId: '7' },
+      meta('3', '2027-01-01T00:00:00Z', { extension: [{ url: 'urn:x', valueString: 'y' }] }),
+    ];
+    for (const m of tails) {
+      expect(scanMeta(m).meta).toEqual(m);
+      expect(scanMeta(meta('1', '2027-01-01T00:00:00Z')).labelMeta).toBe(seen.labelMeta);
+    }
+  });
+
+  it('a head that is a prefix of another meta does not cut it short', () => {
+    scanMeta(meta('1', '2027-01-01T00:00:00Z')); // head: security only
+    const longer = meta('2', '2027-01-01T00:00:00Z', { source: 'urn:src' });
+    expect(scanMeta(longer).meta).toEqual(longer);
+    const r = scanStored(`{"id": "o1", "meta": ${pgText(meta('3', '2027-01-01T00:00:00Z'))}, "status": "final", "subject": {"display": "x", "reference": "Patient/p1"}}`, 'Observation')!;
+    expect(r.meta).toEqual(meta('3', '2027-01-01T00:00:00Z'));
+    expect(r.patientIds).toEqual(['p1']);
+    expect(r.displays).toHaveLength(1);
+  });
 });
 
 describe('refuses what it cannot read exactly (the caller parses instead)', () => {
