@@ -104,12 +104,13 @@ export function auditIndexRows(resource: Resource): IndexRows {
   const ev = resource as AuditEvent;
   if (resource.resourceType !== 'AuditEvent') return extractIndexRows(resource);
   const people = (ev.entity ?? []).filter((e) => e.what?.reference?.startsWith('Patient/'));
+  const isPerson = new Set(people); // an export page's event lists 1,000 people: no includes() per entity
   const skeleton = {
     resourceType: 'AuditEvent',
     ...(ev.meta ? { meta: { profile: ev.meta.profile, security: ev.meta.security, source: ev.meta.source, tag: ev.meta.tag } } : {}),
     action: ev.action,
     agent: ev.agent,
-    entity: (ev.entity ?? []).filter((e) => !people.includes(e)).map((e) => ({ what: e.what, name: e.name, role: e.role, type: e.type })),
+    entity: (ev.entity ?? []).filter((e) => !isPerson.has(e)).map((e) => ({ what: e.what, name: e.name, role: e.role, type: e.type })),
     outcome: ev.outcome,
     source: ev.source,
     subtype: ev.subtype,
