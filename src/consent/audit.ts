@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
 import { extractIndexRows, type IndexRows } from '../fhir/store/index-extraction.js';
 import { dateRange } from '../fhir/store/dates.js';
-import { writeVersionSql } from '../fhir/store/index-writer.js';
+import { writeVersionSql, writeVersionsSql, type VersionWrite } from '../fhir/store/index-writer.js';
 import type { Repository } from '../fhir/store/repository.js';
 import type { RecipientProfile } from './decision-point.js';
 import { ACT_REASON } from './vocabulary.js';
@@ -155,25 +155,76 @@ export function versionedReference(resourceType: string, id: string, versionId?:
   return `${resourceType}/${id}${versionId ? `/_history/${versionId}` : ''}`;
 }
 
+/** How AuditTrail groups concurrent disclosures' events into statements. */
+export interface AuditWriteOptions {
+  /** Statements in flight at once; events recorded while all are busy wait and go together. */
+  concurrency: number;
+  /** Most events in one statement. */
+  maxBatch: number;
+}
+
+interface PendingEvent {
+  version: VersionWrite;
+  settle: (err?: unknown) => void;
+}
+
 export class AuditTrail {
+  private readonly waiting: PendingEvent[] = [];
+  private inFlight = 0;
+
   /**
    * Writes into `repo`'s database. An AuditEvent is server-made and always new, so it skips the
-   * Repository write path (labeler, validation, id check, transaction): one statement — resource,
-   * history and index rows (auditIndexRows, whatever index extraction `repo` was built with) —
-   * committed on its own before `record` returns, so a disclosure is on record before it leaves.
+   * Repository write path (labeler, validation, id check, transaction): resource, history and
+   * index rows (auditIndexRows) in one statement, committed before `record` resolves, so a
+   * disclosure is on record before it leaves.
+   *
+   * Group commit: up to `concurrency` statements run at once; events recorded meanwhile wait and
+   * are written together by the next statement (one round trip and one commit for many
+   * disclosures under load; a lone request waits for no one). A statement is one transaction:
+   * all of its events are on record, or none and every one of their disclosures fails.
    */
   constructor(
     private readonly repo: Repository,
     private readonly now: () => Date = () => new Date(),
+    private readonly opts: AuditWriteOptions = { concurrency: 4, maxBatch: 32 },
   ) {}
 
-  async record(rec: DisclosureRecord): Promise<void> {
+  record(rec: DisclosureRecord): Promise<void> {
     const recorded = this.now();
     const id = randomUUID();
     const lastUpdated = recorded.toISOString();
     const event = { ...auditEventFor(rec, recorded), id, meta: { versionId: '1', lastUpdated } };
-    const q = writeVersionSql({ resourceType: 'AuditEvent', id, versionId: '1', lastUpdated, content: JSON.stringify(event) }, auditIndexRows(event), false);
-    const written = (await this.repo.db.query<{ n: number }>(q.text, q.values)).rows[0]?.n;
-    if (written !== 1) throw new Error('AuditEvent not written');
+    const version: VersionWrite = { resourceType: 'AuditEvent', id, versionId: '1', lastUpdated, content: JSON.stringify(event), replace: false, rows: auditIndexRows(event) };
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ version, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.opts.concurrency && this.waiting.length) {
+      const batch = this.waiting.splice(0, this.opts.maxBatch);
+      this.inFlight++;
+      this.write(batch.map((e) => e.version)).then(
+        () => batch.forEach((e) => e.settle()),
+        (err: unknown) => batch.forEach((e) => e.settle(err ?? new Error('AuditEvent not written'))),
+      ).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async write(versions: VersionWrite[]): Promise<void> {
+    if (versions.length === 1) {
+      const v = versions[0];
+      const q = writeVersionSql(v, v.rows, false);
+      const written = (await this.repo.db.query<{ n: number }>(q.text, q.values)).rows[0]?.n;
+      if (written !== 1) throw new Error('AuditEvent not written');
+      return;
+    }
+    const q = writeVersionsSql(versions);
+    const written = (await this.repo.db.query<{ id: string }>(q.text, q.values)).rows.length;
+    if (written !== versions.length) throw new Error('AuditEvent not written');
   }
 }
