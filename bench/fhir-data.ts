@@ -91,7 +91,8 @@ export function makeObservation(i: number): Observation {
   const r = rng(i * 2 + 2);
   const c = CODES[i % CODES.length];
   const value = Math.round((c.low + (c.high - c.low) * (0.8 + r() * 0.5)) * 10) / 10;
-  const effective = `${date(r, 2024, 2)}T${String(8 + Math.floor(r() * 10)).padStart(2, '0')}:${digits(r, 1)}5:00Z`;
+  // Minutes 05–55 (a digit 6–9 before the 5 made 65–95: invalid R4, unnoticed where loads skip validation).
+  const effective = `${date(r, 2024, 2)}T${String(8 + Math.floor(r() * 10)).padStart(2, '0')}:${Math.floor(r() * 6)}5:00Z`;
   return {
     resourceType: 'Observation',
     id: observationId(i),

@@ -13,6 +13,8 @@ export interface LoadSpec {
   connections: number;
   duration: number;
   warmup: number;
+  /** Sent with every request (e.g. a bearer token). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -38,7 +40,7 @@ function run(spec: LoadSpec, duration: number): Promise<autocannon.Result> {
     connections: spec.connections,
     duration,
     timeout: 10,
-    headers: { accept: 'application/fhir+json' },
+    headers: { accept: 'application/fhir+json', ...spec.headers },
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: path() }) }],
   });
 }

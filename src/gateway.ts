@@ -27,7 +27,7 @@ import { loadPartners } from './config/partners.js';
 import { partnerResources } from './config/partner-resources.js';
 import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
 import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/audit.js';
-import { ConsentEngine } from './consent/engine.js';
+import { ConsentEngine, type ConsentEngineOptions } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { createWritePath } from './write-path.js';
 import { alignmentRoutes } from './alignment/alignment-routes.js';
@@ -60,6 +60,8 @@ export interface GatewayDeps {
   now?: () => Date;
   /** The default disclosure policy; otherwise read from config.policyFile. */
   policy?: DisclosurePolicy;
+  /** Builds the consent engine from the gateway's parts (benchmarks swap in a pass-through one). */
+  consentEngine?: (opts: ConsentEngineOptions) => ConsentEngine;
 }
 
 export interface Gateway {
@@ -110,7 +112,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   for (const r of changeInConditionResources()) await directoryRepo.update(r);
   // Audit records are server-made: no labeler, no validation, no write hooks.
   const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
-  const consent = new ConsentEngine({ db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now });
+  const consentOpts: ConsentEngineOptions = { db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now };
+  const consent = deps.consentEngine ? deps.consentEngine(consentOpts) : new ConsentEngine(consentOpts);
   setDefaultConsentEngine(consent);
   const auth = deps.auth;
   const accessFor = auth === 'none' ? () => trustedAccess : auth.accessFor;

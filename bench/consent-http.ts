@@ -1,0 +1,259 @@
+// What the consent engine costs a search over HTTP, as partners call it: the gateway with SMART
+// Backend Services (real tokens, scope checks, rate limiting) and its consent engine (relationship
+// and Consent context, decisions on stored text, narrative/display cut, one AuditEvent committed
+// per response), against the same gateway whose engine discloses everything and records nothing.
+//
+//   node bin/run-ts.js bench/consent-http.ts [--patients 200] [--per-patient 50] [--connections 16]
+//                                           [--duration 10] [--warmup 3] [--rounds 3] [--keep true]
+//
+// Data (PostgreSQL, a fresh schema dropped at the end): `patients` people covered by the MCO
+// (mco-bluecare) with `per-patient` Observations each, written through the gateway's write path
+// (labels); every 10th Observation carries SNOMED 66214007 (opioid dependence), so it is labelled
+// R / SUD / 42CFRPart2 and withheld from the MCO. Request: `GET /fhir/Observation?patient=<random
+// person>&_count=50` with the MCO client's token (bluecare-care-mgmt, purpose HPAYMT).
+//
+// Both gateways run in this process, on one database; only one is loaded at a time, rounds
+// interleaved (on, off, on, off, …). The load generator (autocannon) runs in a child process
+// (bench/load-client.ts). Besides requests/s: CPU per request of this process (gateway) and of
+// PostgreSQL's processes (/proc), which other load on the machine moves far less than requests/s.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Observation, Resource } from '@medplum/fhirtypes';
+import { Redis } from 'ioredis';
+import { importJWK, type JWK } from 'jose';
+import pg from 'pg';
+import { signClientAssertion, JWT_BEARER } from '../src/auth/client-assertion.js';
+import { createAuth } from '../src/auth/wiring.js';
+import { loadConfig } from '../src/config/env.js';
+import { ConsentEngine, type ConsentEngineOptions } from '../src/consent/engine.js';
+import type { DisclosureChannel } from '../src/consent/audit.js';
+import type { FilterResult, Recipient, StoredFilterResult, StoredRow } from '../src/consent/filter.js';
+import { createGateway, type Gateway } from '../src/gateway.js';
+import { openDatabase } from '../src/fhir/store/open-database.js';
+import { silentLogger } from '../src/logger.js';
+import { makeObservation, makePatient, patientId } from './fhir-data.js';
+import type { LoadResult, LoadSpec } from './load-client.js';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).flatMap((a, i, all) => (a.startsWith('--') ? [[a.slice(2), all[i + 1]]] : [])),
+) as Record<string, string>;
+const PATIENTS = Number(args.patients ?? 200);
+const PER_PATIENT = Number(args['per-patient'] ?? 50);
+const CONNECTIONS = Number(args.connections ?? 16);
+const DURATION = Number(args.duration ?? 10);
+const WARMUP = Number(args.warmup ?? 3);
+const ROUNDS = Number(args.rounds ?? 3);
+const DATABASE_URL = args['database-url'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const CLIENT = 'bluecare-care-mgmt';
+/** Keep the schema (named on stderr) for EXPLAIN and the like. */
+const KEEP = args.keep === 'true';
+
+const log = (m: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Consent off: every resource disclosed as stored, nothing audited; screening unchanged. */
+class DiscloseEverything extends ConsentEngine {
+  override async filter<T extends Resource>(_r: Recipient, resources: T[]): Promise<FilterResult<T>> {
+    return { permitted: resources, withheld: 0 };
+  }
+  override async filterStored(_r: Recipient, rows: StoredRow[], _c?: DisclosureChannel): Promise<StoredFilterResult> {
+    return { texts: rows.map((r) => r.content), withheld: 0 };
+  }
+}
+
+/** CPU seconds (user + system) of every PostgreSQL process on this machine, from /proc. */
+function postgresCpuSeconds(): number {
+  const tick = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (name !== 'postgres') continue;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(f[11]) + Number(f[12])) / tick; // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}
+
+function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/run-ts.js', 'bench/load-client.ts', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string) as LoadResult) : reject(new Error(`load client exited ${code}`))));
+  });
+}
+
+async function listen(): Promise<{ server: Server; url: string }> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function token(url: string): Promise<string> {
+  const jwk = (JSON.parse(readFileSync(`config/demo/${CLIENT}.private.jwks.json`, 'utf8')) as { keys: JWK[] }).keys[0];
+  const tokenUrl = `${url}/auth/token`;
+  const assertion = await signClientAssertion({ clientId: CLIENT, tokenUrl, key: { alg: jwk.alg as string, kid: jwk.kid as string, privateKey: await importJWK(jwk, jwk.alg) } });
+  const res = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Observation.rs', client_assertion_type: JWT_BEARER, client_assertion: assertion }),
+  });
+  if (res.status !== 200) throw new Error(`token: ${res.status}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+async function main(): Promise<void> {
+  const schema = `bench_consent_http_${randomBytes(4).toString('hex')}`;
+  const work = mkdtempSync(join(tmpdir(), 'bench-consent-http-'));
+  // The demo partners, with a rate limit the load cannot reach (both gateways alike).
+  const partners = JSON.parse(readFileSync('config/partners.json', 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(work, 'partners.json'), JSON.stringify({ ...partners, defaults: { ...(partners.defaults as object), rateLimit: { requests: 1_000_000_000, windowSeconds: 60 } } }));
+  const prefix = `bench-consent-http-${randomBytes(3).toString('hex')}:`;
+  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  const db = await openDatabase({ databaseUrl: DATABASE_URL, dataDir: '', schema });
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    const gateways: Record<'on' | 'off', { gateway: Gateway; url: string; server: Server }> = {} as never;
+    for (const mode of ['on', 'off'] as const) {
+      const { server, url } = await listen();
+      const config = loadConfig({
+        BASE_URL: url,
+        LOG_LEVEL: 'silent',
+        PARTNERS_FILE: join(work, 'partners.json'),
+        DATA_DIR: work,
+        EXCHANGE_QUEUE_PREFIX: `${prefix}${mode}:q`,
+        BULK_QUEUE_PREFIX: `${prefix}${mode}:b`,
+        INGEST_QUEUE_PREFIX: `${prefix}${mode}:i`,
+      });
+      const auth = await createAuth(config, silentLogger, { redis, keyPrefix: `${prefix}${mode}:auth:` });
+      const gateway = await createGateway({
+        config,
+        logger: silentLogger,
+        db,
+        redis,
+        auth: auth.wiring,
+        ...(mode === 'off' ? { consentEngine: (o: ConsentEngineOptions) => new DiscloseEverything(o) } : {}),
+      });
+      server.on('request', gateway.app);
+      cleanups.push(async () => {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+        await gateway.close();
+        await auth.close();
+      });
+      gateways[mode] = { gateway, url, server };
+    }
+
+    log(`loading ${PATIENTS} patients × ${PER_PATIENT} Observations (schema ${schema})`);
+    const repo = gateways.on.gateway.repo;
+    let n = 0;
+    for (let p = 0; p < PATIENTS; p++) {
+      await repo.withTransaction(async (tx) => {
+        await tx.update(makePatient(p));
+        await tx.create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${patientId(p)}` }, payor: [{ reference: 'Organization/mco-bluecare' }] } as Resource);
+        for (let k = 0; k < PER_PATIENT; k++, n++) {
+          const o = makeObservation(n) as Observation;
+          o.subject = { reference: `Patient/${patientId(p)}` };
+          if (n % 10 === 0) o.code = { ...o.code, coding: [...(o.code.coding ?? []), { system: 'http://snomed.info/sct', code: '66214007' }] };
+          await tx.update(o);
+        }
+      });
+    }
+    await db.query('ANALYZE');
+
+    const tokens = { on: await token(gateways.on.url), off: await token(gateways.off.url) };
+    // Both answer, and differ only by consent: the SUD-labelled tenth withheld, displays cut.
+    for (const mode of ['on', 'off'] as const) {
+      const res = await fetch(`${gateways[mode].url}/fhir/Observation?patient=${patientId(0)}&_count=50`, { headers: { authorization: `Bearer ${tokens[mode]}` } });
+      const body = (await res.json()) as { entry?: { resource: Observation }[] };
+      const entries = body.entry?.length ?? 0;
+      log(`check ${mode}: ${res.status}, ${entries} entries, displays ${JSON.stringify(body).includes('"display":"Community clinic laboratory"') ? 'kept' : 'cut'}`);
+      const expected = mode === 'on' ? PER_PATIENT - Math.ceil(PER_PATIENT / 10) : PER_PATIENT;
+      if (res.status !== 200 || entries !== Math.min(50, expected)) throw new Error(`consent ${mode}: expected ${expected} entries, got ${entries}`);
+    }
+
+    const rows: { mode: string; round: number; rps: number; p50: number; p99: number; cpuUs: number; pgCpuUs: number; failed: number; load: number }[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const mode of ['on', 'off'] as const) {
+        const spec: LoadSpec = {
+          url: gateways[mode].url,
+          kind: 'read',
+          pathPrefix: '/fhir/Observation?_count=50&patient=',
+          count: PATIENTS,
+          connections: CONNECTIONS,
+          duration: DURATION,
+          warmup: round === 1 ? WARMUP : 0,
+          headers: { authorization: `Bearer ${tokens[mode]}` },
+        };
+        const load = Math.round(loadavg()[0] * 100) / 100;
+        // Warm-up (JIT, pools) in the first round, not measured.
+        if (spec.warmup) await runLoad({ ...spec, duration: spec.warmup, warmup: 0 });
+        const cpu0 = process.cpuUsage();
+        const pg0 = postgresCpuSeconds();
+        const r = await runLoad({ ...spec, warmup: 0 });
+        const cpu = process.cpuUsage(cpu0);
+        const pgCpu = postgresCpuSeconds() - pg0;
+        const row = {
+          mode,
+          round,
+          rps: r.rps,
+          p50: r.p50,
+          p99: r.p99,
+          cpuUs: Math.round((cpu.user + cpu.system) / Math.max(1, r.requests)),
+          pgCpuUs: Math.round((pgCpu * 1e6) / Math.max(1, r.requests)),
+          failed: r.non2xx + r.errors + r.timeouts,
+          load,
+        };
+        log(`round ${round} consent ${mode}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, gateway ${row.cpuUs} µs CPU/req, PostgreSQL ${row.pgCpuUs} µs CPU/req, failed ${row.failed} (load ${load})`);
+        rows.push(row);
+      }
+    }
+    const agg = (mode: string) => {
+      const mine = rows.filter((r) => r.mode === mode);
+      return { rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), cpuUs: median(mine.map((r) => r.cpuUs)), pgCpuUs: median(mine.map((r) => r.pgCpuUs)), failed: mine.reduce((a, r) => a + r.failed, 0) };
+    };
+    const on = agg('on');
+    const off = agg('off');
+    const out = [
+      '',
+      `Machine: ${cpus().length} × ${cpus()[0]?.model}; ${PATIENTS} patients × ${PER_PATIENT} Observations; ${CONNECTIONS} connections; ${ROUNDS} interleaved rounds of ${DURATION} s (medians)`,
+      `1-minute load average at the start of runs: ${Math.min(...rows.map((r) => r.load))}–${Math.max(...rows.map((r) => r.load))}`,
+      '',
+      '| Search `Observation?patient=…&_count=50`, MCO token | requests/s | p50 | p99 | gateway CPU µs/req | PostgreSQL CPU µs/req | errors |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      `| consent off (everything disclosed, no audit) | ${Math.round(off.rps)} | ${off.p50} ms | ${off.p99} ms | ${off.cpuUs} | ${off.pgCpuUs} | ${off.failed} |`,
+      `| consent on (gateway as deployed) | ${Math.round(on.rps)} | ${on.p50} ms | ${on.p99} ms | ${on.cpuUs} | ${on.pgCpuUs} | ${on.failed} |`,
+      '',
+      `Throughput with consent on: ${(on.rps / off.rps).toFixed(2)} of consent off (overhead ${Math.round((off.rps / on.rps - 1) * 100)} %); gateway CPU +${Math.round((on.cpuUs / off.cpuUs - 1) * 100)} %, PostgreSQL CPU +${Math.round((on.pgCpuUs / Math.max(1, off.pgCpuUs) - 1) * 100)} %`,
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+    process.stdout.write(`${JSON.stringify({ benchmark: 'consent-http', date: new Date().toISOString(), patients: PATIENTS, perPatient: PER_PATIENT, connections: CONNECTIONS, rows, on, off })}\n`);
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await db.close();
+    const c = new pg.Client({ connectionString: DATABASE_URL });
+    await c.connect();
+    if (KEEP) log(`schema ${schema} kept`);
+    else await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);
