@@ -29,6 +29,11 @@ export interface WritePathOptions {
   onWrite?: (tx: Sql, event: WriteEvent) => Promise<void>;
   /** More hooks run after the exchange's, in the same transaction (care coordination). */
   hooks?: WriteHook[];
+  /**
+   * After each committed transaction, with the resource types it wrote: this process's consent
+   * engine empties its disclosure-context cache here before the writer's response is sent.
+   */
+  afterCommit?: RepositoryOptions['afterCommit'];
   now?: () => Date;
 }
 
@@ -67,6 +72,7 @@ export function createWritePath(opts: WritePathOptions): WritePath {
     prepare: (tx, r, known) => labeler.prepare(tx, r, known),
     validate: (r) => validator.validate(r),
     baseUrl: `${config.baseUrl}/fhir`,
+    afterCommit: opts.afterCommit,
     now: opts.now,
   };
   const repo = new Repository(opts.db, repoOpts);

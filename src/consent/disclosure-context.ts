@@ -1,7 +1,8 @@
 // What one disclosure needs from the store, in one round trip: which of the people on the page
 // the recipient has a relationship with (relationship.ts) and every Consent of those people
-// (consent-store.ts). Read fresh for every disclosure — never cached — so a new or revoked
-// Consent applies to the very next request.
+// (consent-store.ts). The engine reads it through DisclosureContextCache when it has one
+// (disclosure-context-cache.ts: kept across requests, emptied by every change to what it reads),
+// otherwise fresh for every disclosure.
 import type { Consent } from '@medplum/fhirtypes';
 import type { Sql } from '../fhir/store/database.js';
 import { consentsSql, groupConsents } from './consent-store.js';
@@ -16,21 +17,35 @@ export interface DisclosureContext {
  * Relationships and Consents for `patientIds` as one statement (a UNION ALL of the two
  * queries). The SMA is related to every person (relationship.ts), so only Consents are read.
  */
-export async function disclosureContext(sql: Sql, party: RelationshipParty, patientIds: string[]): Promise<DisclosureContext> {
-  if (!patientIds.length) return { related: new Set(), consents: new Map() };
-  const values: unknown[] = [patientIds];
+export function disclosureContext(sql: Sql, party: RelationshipParty, patientIds: string[]): Promise<DisclosureContext> {
+  return readDisclosureContext(sql, party, patientIds, patientIds);
+}
+
+/**
+ * The same statement for two lists, either possibly empty (the cache's misses): whether the
+ * people of `relatedIds` are related to the party, and the Consents of the people of `consentIds`.
+ */
+export async function readDisclosureContext(sql: Sql, party: RelationshipParty, relatedIds: string[], consentIds: string[]): Promise<DisclosureContext> {
+  const sma = party.organizationType === 'SMA';
+  const related = new Set<string>(sma ? relatedIds : []);
+  const askRelated = !sma && relatedIds.length > 0;
+  if (!askRelated && !consentIds.length) return { related, consents: new Map() };
+  const values: unknown[] = [];
   const bind = (v: unknown): string => {
     values.push(v);
     return `$${values.length}`;
   };
-  const sma = party.organizationType === 'SMA';
-  const consents = `SELECT 'c' AS kind, x.patient_id, x.content FROM (${consentsSql('$1')}) x`;
-  const text = sma
-    ? consents
-    : `SELECT 'r' AS kind, rp.patient_id, NULL::text AS content FROM (${relatedPatientIdsSql(party, bind)}) rp WHERE rp.patient_id = ANY($1::text[])
-       UNION ALL ${consents}`;
-  const r = await sql.query<{ kind: 'r' | 'c'; patient_id: string; content: string | null }>(text, values);
-  const related = new Set<string>(sma ? patientIds : []);
+  const parts: string[] = [];
+  let relatedAt: string | undefined;
+  if (askRelated) {
+    relatedAt = bind(relatedIds);
+    parts.push(`SELECT 'r' AS kind, rp.patient_id, NULL::text AS content FROM (${relatedPatientIdsSql(party, bind)}) rp WHERE rp.patient_id = ANY(${relatedAt}::text[])`);
+  }
+  if (consentIds.length) {
+    const at = relatedAt && consentIds === relatedIds ? relatedAt : bind(consentIds);
+    parts.push(`SELECT 'c' AS kind, x.patient_id, x.content FROM (${consentsSql(at)}) x`);
+  }
+  const r = await sql.query<{ kind: 'r' | 'c'; patient_id: string; content: string | null }>(parts.join('\n       UNION ALL '), values);
   const consentRows: { patient_id: string; content: string }[] = [];
   for (const row of r.rows) {
     if (row.kind === 'r') related.add(row.patient_id);

@@ -1,9 +1,11 @@
 // The consent engine behind filterForRecipient(): for one disclosure (a REST response, a bulk
 // export page, an exchange delivery) it loads what the decisions need once — the recipient's
-// relationships and the Consents of every person on the page, one query each — then decides each
+// relationships and the Consents of every person on the page, in one query — then decides each
 // resource (decision-point.ts), applies the obligations, and writes one AuditEvent. Any error
-// withholds everything (fail closed). Nothing is cached across disclosures, so a new or revoked
-// Consent takes effect on the very next request. filterStored() makes the same decisions on
+// withholds everything (fail closed). With a `contextCache` (disclosure-context-cache.ts) that
+// context is kept across disclosures: a change written through this process applies to the very
+// next request, one written elsewhere once its notification arrives (milliseconds); which
+// Consents are in force is still decided per request. filterStored() makes the same decisions on
 // stored JSON text and parses only the resources whose decision or obligations need the content.
 import type { Consent, Meta, Resource } from '@medplum/fhirtypes';
 import type { PartnerDirectory } from '../config/partners.js';
@@ -15,6 +17,7 @@ import { versionedReference, type AuditTrail, type DisclosureChannel } from './a
 import { inForce } from './consent-evaluation.js';
 import { decide, type Decision, type RecipientProfile } from './decision-point.js';
 import { disclosureContext } from './disclosure-context.js';
+import type { DisclosureContextCache } from './disclosure-context-cache.js';
 import type { DisclosureSeries, FilterResult, Recipient, StoredFilterResult, StoredRow } from './filter.js';
 import { labelsOf, type Labeler, type Labels } from './labeler.js';
 import { applyObligations } from './obligations.js';
@@ -28,6 +31,8 @@ export interface ConsentEngineOptions {
   labeler: Labeler;
   /** Absent: no audit (unit tests of the engine only). */
   audit?: AuditTrail;
+  /** Relationships and Consents kept across disclosures; absent: read for every disclosure. */
+  contextCache?: DisclosureContextCache;
   now?: () => Date;
 }
 
@@ -241,10 +246,15 @@ export class ConsentEngine {
     return { resource, labels, patientIds: patientsOf(resource) };
   }
 
-  /** Relationships and Consents of every person on the page: one query, never cached. */
+  /**
+   * Relationships and Consents of every person on the page: one query (with the context cache,
+   * of only the people it does not hold; none when it holds them all). Which Consents are in
+   * force is decided per request: it depends on `now`.
+   */
   private async context(profile: RecipientProfile, items: { patientIds: string[] }[], now: Date): Promise<{ related: Set<string>; inForce: Map<string, Consent[]> }> {
     const people = [...new Set(items.flatMap((i) => i.patientIds))];
-    const { related, consents } = await disclosureContext(this.opts.db, profile, people);
+    const cache = this.opts.contextCache;
+    const { related, consents } = await (cache ? cache.get(this.opts.db, profile, people) : disclosureContext(this.opts.db, profile, people));
     return { related, inForce: new Map([...consents].map(([p, list]) => [p, inForce(list, now)])) };
   }
 

@@ -35,6 +35,14 @@ export interface Database extends Sql {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * LISTEN on `channel` over a connection of its own (PostgreSQL: not a pool client). `onNotify`
+   * gets each notification's payload, and `null` each time the connection listens (again):
+   * whatever was notified before then may have been missed, so a listener resyncs. `onLost` is
+   * called when the connection fails; it reconnects with backoff (or a failed first connect is
+   * retried the same way). Resolves once the first attempt settled; the function it gives stops.
+   */
+  listen(channel: string, onNotify: (payload: string | null) => void, onLost: () => void): Promise<() => Promise<void>>;
 }
 
 export interface PostgresOptions {
@@ -90,6 +98,82 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
       }
     },
     close: () => pool.end(),
+    listen: (channel, onNotify, onLost) =>
+      listenPostgres(
+        // Named, so an operator (and the tests) can find it in pg_stat_activity.
+        { connectionString: opts.connectionString, application_name: `lead-listen${schema ? ` ${schema}` : ''}`, keepAlive: true },
+        channel,
+        onNotify,
+        onLost,
+      ),
+  };
+}
+
+/** A connection that died without an error (a silent network loss) is found by this ping. */
+const LISTEN_PING_MS = 10_000;
+const LISTEN_PING_TIMEOUT_MS = 5_000;
+const LISTEN_MAX_BACKOFF_MS = 5_000;
+
+async function listenPostgres(
+  config: pg.ClientConfig,
+  channel: string,
+  onNotify: (payload: string | null) => void,
+  onLost: () => void,
+): Promise<() => Promise<void>> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`Invalid channel name: ${channel}`);
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  let ping: NodeJS.Timeout | undefined;
+  let backoff = 0;
+  // Each connection reports its loss once (error and end both come), and only while current.
+  const lose = (c: pg.Client): void => {
+    if (client !== c) return;
+    client = undefined;
+    clearInterval(ping);
+    c.end().catch(() => undefined);
+    if (stopped) return;
+    onLost();
+    backoff = Math.min(Math.max(backoff * 2, 100), LISTEN_MAX_BACKOFF_MS);
+    retry = setTimeout(() => void connect(), backoff);
+  };
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client(config);
+    client = c;
+    c.on('error', () => lose(c));
+    c.on('end', () => lose(c));
+    c.on('notification', (m) => {
+      if (client === c && m.channel === channel) onNotify(m.payload ?? '');
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch {
+      lose(c);
+      return;
+    }
+    if (client !== c) return; // lost or stopped meanwhile
+    backoff = 0;
+    ping = setInterval(() => {
+      const timer = setTimeout(() => lose(c), LISTEN_PING_TIMEOUT_MS);
+      c.query('SELECT 1').then(
+        () => clearTimeout(timer),
+        () => {
+          clearTimeout(timer);
+          lose(c);
+        },
+      );
+    }, LISTEN_PING_MS);
+    onNotify(null);
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    clearInterval(ping);
+    const c = client;
+    client = undefined;
+    await c?.end().catch(() => undefined);
   };
 }
 
@@ -136,5 +220,13 @@ export async function openPglite(opts: PgliteOptions): Promise<Database> {
         }),
       ),
     close: () => db.close(),
+    // One connection in this process: it is never lost, and it sees its own commits' notifications.
+    listen: async (channel, onNotify) => {
+      const unlisten = await db.listen(channel, (payload) => onNotify(payload));
+      onNotify(null);
+      return async () => {
+        if (!db.closed) await unlisten();
+      };
+    },
   };
 }

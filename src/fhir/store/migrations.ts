@@ -314,6 +314,32 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       CREATE INDEX risk_pending_queue ON risk_pending (enqueued_at, patient_id);
     `,
   },
+  {
+    id: 9,
+    name: 'disclosure context change notifications',
+    sql: `
+      -- The consent engine caches per person what the relationship and Consent queries read
+      -- (src/consent/disclosure-context-cache.ts): every committed change to a Patient, Coverage,
+      -- Group or Consent row (whose index rows change in the same transaction) NOTIFYs its
+      -- listeners in every process. Channels are database-wide: the payload names the schema.
+      -- Identical notifications of one transaction are delivered once, at commit.
+      CREATE FUNCTION notify_disclosure_context() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('lead_disclosure_context', TG_TABLE_SCHEMA);
+        RETURN NULL;
+      END $$;
+      -- WHEN is checked before the function is called: other types cost no call. A trigger on
+      -- INSERT may not read OLD nor one on DELETE read NEW, hence two.
+      CREATE TRIGGER resource_disclosure_context AFTER INSERT OR UPDATE ON resource FOR EACH ROW
+        WHEN (NEW.resource_type IN ('Patient', 'Coverage', 'Group', 'Consent'))
+        EXECUTE FUNCTION notify_disclosure_context();
+      CREATE TRIGGER resource_disclosure_context_delete AFTER DELETE ON resource FOR EACH ROW
+        WHEN (OLD.resource_type IN ('Patient', 'Coverage', 'Group', 'Consent'))
+        EXECUTE FUNCTION notify_disclosure_context();
+      CREATE TRIGGER resource_disclosure_context_truncate AFTER TRUNCATE ON resource
+        FOR EACH STATEMENT EXECUTE FUNCTION notify_disclosure_context();
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {

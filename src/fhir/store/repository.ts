@@ -16,6 +16,8 @@ export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Savepoint units one transaction may hold (the outbox packs the unit into its delivery key). */
 export const MAX_UNITS = 4096;
 const unitCounts = new WeakMap<Sql, number>();
+/** Resource types written in each open transaction (and its savepoint units), for `afterCommit`. */
+const writtenTypes = new WeakMap<Sql, Set<string>>();
 
 /** A change committed to the store, handed to write hooks inside the same transaction. */
 export interface WriteEvent {
@@ -36,6 +38,12 @@ export interface RepositoryOptions {
   validate?: (resource: Resource) => void;
   /** Runs inside the write's transaction: labels, outbox rows, audit. */
   onWrite?: (tx: Sql, event: WriteEvent) => Promise<void>;
+  /**
+   * Runs once a transaction this repository opened has committed, with the resource types it
+   * wrote (a rolled-back savepoint unit's included), before the write returns: for this
+   * process's caches of stored data (consent's disclosure context). Must not throw.
+   */
+  afterCommit?: (resourceTypes: ReadonlySet<string>) => void;
   /**
    * Search-index rows of a resource; defaults to the FHIRPath extraction. The audit trail
    * supplies its own: an AuditEvent naming 1,000 people costs ~1 s through FHIRPath.
@@ -78,7 +86,7 @@ interface Row {
 }
 
 export class Repository {
-  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'prepare' | 'extractIndex'>> & RepositoryOptions;
+  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'extractIndex'>> & RepositoryOptions;
 
   /** Rows read and locked by `prefetch`, each used once by `update` (undefined: no row). */
   private readonly prefetched = new Map<string, Row | undefined>();
@@ -94,7 +102,15 @@ export class Repository {
   /** Runs `fn` with a repository bound to one transaction: all of it commits or none of it. */
   async withTransaction<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
     if (this.tx) return fn(this);
-    return this.db.transaction((tx) => fn(new Repository(this.db, this.opts, tx)));
+    const afterCommit = this.opts.afterCommit;
+    if (!afterCommit) return this.db.transaction((tx) => fn(new Repository(this.db, this.opts, tx)));
+    const types = new Set<string>();
+    const result = await this.db.transaction((tx) => {
+      writtenTypes.set(tx, types);
+      return fn(new Repository(this.db, this.opts, tx));
+    });
+    if (types.size) afterCommit(types);
+    return result;
   }
 
   /**
@@ -109,6 +125,8 @@ export class Repository {
     if (unit >= MAX_UNITS) throw new Error(`more than ${MAX_UNITS} savepoint units in one transaction`);
     unitCounts.set(tx, unit + 1);
     const handle: Sql = { query: (text, params, opts) => tx.query(text, params, opts), exec: (text) => tx.exec(text), unit };
+    const types = writtenTypes.get(tx);
+    if (types) writtenTypes.set(handle, types);
     await tx.query('SAVEPOINT unit');
     try {
       const result = await fn(new Repository(this.db, this.opts, handle));
@@ -356,6 +374,7 @@ export class Repository {
       );
       const del = deleteIndexSql(resourceType, id);
       await tx.query(del.text, del.values);
+      writtenTypes.get(tx)?.add(resourceType);
       await repo.opts.onWrite?.(tx, { kind: 'delete', resourceType, id, versionId });
       return { versionId };
     });
@@ -397,6 +416,7 @@ export class Repository {
 
   private async written<T extends Resource>(tx: Sql, resource: T, kind: 'create' | 'update'): Promise<WriteResult<T>> {
     const { resourceType, id } = resource as T & { id: string };
+    writtenTypes.get(tx)?.add(resourceType);
     await this.opts.onWrite?.(tx, { kind, resourceType, id, versionId: resource.meta?.versionId as string, resource });
     return { resource, outcome: kind === 'create' ? 'created' : 'updated' };
   }
