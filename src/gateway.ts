@@ -29,6 +29,7 @@ import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
 import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/audit.js';
 import { ConsentEngine, type ConsentEngineOptions } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
+import { DisclosureContextCache } from './consent/disclosure-context-cache.js';
 import { createWritePath } from './write-path.js';
 import { alignmentRoutes } from './alignment/alignment-routes.js';
 import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
@@ -103,7 +104,19 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const exchange = createExchange({ config, db, directory: partners, now: deps.now });
   // The same write path as the ingest worker and CLIs: labels, validation, outbox rows, and the
   // care-coordination hooks (risk recomputation marks, change-in-condition intake, notifications).
-  const { repo, labeler } = createWritePath({ config, db, partners, validator, onWrite: exchange.onWrite, now: deps.now });
+  // Consent's relationships and Consents, kept across requests: emptied by this process's writes
+  // once committed, and by every other process's through the database's notifications.
+  const contextCache = new DisclosureContextCache();
+  await contextCache.start(db);
+  const { repo, labeler } = createWritePath({
+    config,
+    db,
+    partners,
+    validator,
+    onWrite: exchange.onWrite,
+    afterCommit: (types) => contextCache.written(types),
+    now: deps.now,
+  });
   // The partner directory is published as Organization and Endpoint resources (ids = the
   // organization ids). Server-made: no labels, no outbox; an unchanged entry makes no version.
   const directoryRepo = new Repository(db, { validate: (r) => validator.validate(r), baseUrl: fhirBase, now: deps.now });
@@ -112,7 +125,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   for (const r of changeInConditionResources()) await directoryRepo.update(r);
   // Audit records are server-made: no labeler, no validation, no write hooks.
   const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
-  const consentOpts: ConsentEngineOptions = { db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, now: deps.now };
+  const consentOpts: ConsentEngineOptions = { db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, contextCache, now: deps.now };
   const consent = deps.consentEngine ? deps.consentEngine(consentOpts) : new ConsentEngine(consentOpts);
   setDefaultConsentEngine(consent);
   const auth = deps.auth;
@@ -258,6 +271,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await bulk.close();
       await ingest.close();
       await exchange.close();
+      await contextCache.stop();
       if (ownsRedis) redis.disconnect();
       if (!deps.db) await db.close();
     },

@@ -16,6 +16,7 @@ import { loadPartners } from '../config/partners.js';
 import { loadPolicy } from '../config/policy.js';
 import { AuditTrail } from '../consent/audit.js';
 import { ConsentEngine } from '../consent/engine.js';
+import { DisclosureContextCache } from '../consent/disclosure-context-cache.js';
 import { setDefaultConsentEngine } from '../consent/filter.js';
 import { createWritePath } from '../write-path.js';
 import { defaultUploadStorage } from '../ingest/ingest-api.js';
@@ -45,7 +46,10 @@ export async function startWorkers(opts: {
 }): Promise<Workers> {
   const { config, logger, db } = opts;
   loadDefinitions();
-  const consent = opts.consent ?? workerConsentEngine(config, db);
+  // A worker process keeps its own disclosure-context cache (the gateway's when in-process).
+  const ownCache = opts.consent ? undefined : new DisclosureContextCache();
+  await ownCache?.start(db);
+  const consent = opts.consent ?? workerConsentEngine(config, db, ownCache);
   const exportWorker = initExportWorker({
     consent,
     db,
@@ -57,7 +61,10 @@ export async function startWorkers(opts: {
   });
   logger.info({ concurrency: config.bulk.workerConcurrency }, 'export worker started');
   const partners = loadPartners(config.partnersFile);
-  const repo = opts.repo ?? createWritePath({ config, db, partners }).repo;
+  // This process's writes empty its consent engine's cache once committed (the gateway's write
+  // path does the same for the gateway's).
+  const contextCache = consent.opts.contextCache;
+  const repo = opts.repo ?? createWritePath({ config, db, partners, afterCommit: contextCache && ((types) => contextCache.written(types)) }).repo;
   const ingestWorker = initIngestWorker({
     db,
     repo,
@@ -83,16 +90,17 @@ export async function startWorkers(opts: {
   return {
     close: async () => {
       await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close(), notifications?.close(), riskDrain.close()]);
+      await ownCache?.stop();
     },
   };
 }
 
 /** The consent engine as the gateway builds it (labels re-checked at read time, audit on). */
-function workerConsentEngine(config: GatewayConfig, db: Database): ConsentEngine {
+function workerConsentEngine(config: GatewayConfig, db: Database, contextCache?: DisclosureContextCache): ConsentEngine {
   const partners = loadPartners(config.partnersFile);
   const { labeler } = createWritePath({ config, db, partners });
   const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }));
-  const engine = new ConsentEngine({ db, partners, policy: loadPolicy(config.policyFile), labeler, audit });
+  const engine = new ConsentEngine({ db, partners, policy: loadPolicy(config.policyFile), labeler, audit, contextCache });
   setDefaultConsentEngine(engine);
   return engine;
 }

@@ -15,6 +15,7 @@ import type { DisclosureFilter } from './assemble-bundle.js';
 import { loadPolicy } from '../config/policy.js';
 import { AuditTrail } from '../consent/audit.js';
 import { ConsentEngine } from '../consent/engine.js';
+import { DisclosureContextCache } from '../consent/disclosure-context-cache.js';
 import { Labeler } from '../consent/labeler.js';
 import { loadValueSets } from '../consent/value-sets.js';
 import { Repository } from '../fhir/store/repository.js';
@@ -113,20 +114,32 @@ export async function startDeliveryWorker(opts: {
   const directory = loadPartners(config.partnersFile);
   const keys = await loadGatewayKeys({ file: config.gatewayKeysFile, dataDir: config.dataDir, logger });
   const clients = createOutboundClients(directory.organizations, keys, { timeoutMs: config.exchange.requestTimeoutMs });
-  const filter = opts.filter ?? workerConsentFilter(config, opts.db, directory);
-  return initDeliveryWorker({ db: opts.db, config: config.exchange, redisUrl: config.redisUrl, directory, clients, logger, metrics: opts.metrics, filter });
+  const own = opts.filter ? undefined : await workerConsentFilter(config, opts.db, directory);
+  const filter = opts.filter ?? own?.filter;
+  const worker = initDeliveryWorker({ db: opts.db, config: config.exchange, redisUrl: config.redisUrl, directory, clients, logger, metrics: opts.metrics, filter });
+  if (!own) return worker;
+  return {
+    ...worker,
+    async close() {
+      await worker.close();
+      await own.close();
+    },
+  };
 }
 
 /**
  * A worker process has no API gateway (and so no process-default consent engine): it builds
  * its own the way src/gateway.ts does, so deliveries are filtered and audited alike.
  */
-function workerConsentFilter(config: GatewayConfig, db: Database, directory: PartnerDirectory): DisclosureFilter {
+async function workerConsentFilter(config: GatewayConfig, db: Database, directory: PartnerDirectory): Promise<{ filter: DisclosureFilter; close(): Promise<void> }> {
   const labeler = new Labeler({
     valueSets: loadValueSets(),
     part2Organizations: new Set(directory.organizations.filter((o) => o.part2Program).map((o) => o.id)),
   });
   const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }));
-  const engine = new ConsentEngine({ db, partners: directory, policy: loadPolicy(config.policyFile), labeler, audit });
-  return (recipient, resources) => engine.filter(recipient, resources, 'exchange');
+  // What it writes (delivery log, AuditEvents) is none of what the cache holds: notifications empty it.
+  const contextCache = new DisclosureContextCache();
+  await contextCache.start(db);
+  const engine = new ConsentEngine({ db, partners: directory, policy: loadPolicy(config.policyFile), labeler, audit, contextCache });
+  return { filter: (recipient, resources) => engine.filter(recipient, resources, 'exchange'), close: () => contextCache.stop() };
 }
