@@ -57,17 +57,35 @@ function counted(db: Database): { db: Database; count: () => number } {
 }
 
 /** The store as the cache listens to it, its notifications held back while `held`. */
-function holdable(db: Database): { db: Database; hold(): void; release(): void } {
+function holdable(db: Database): { db: Database; hold(): void; release(): void; settle(): Promise<void> } {
   let held: (string | null)[] | undefined;
   let deliver: (p: string | null) => void = () => undefined;
+  const received = new Set<string>();
   const wrapped: Database = Object.create(db) as Database;
   wrapped.listen = (channel, onNotify, onLost) => {
     deliver = onNotify;
-    return db.listen(channel, (p) => (held && p !== null ? held.push(p) : onNotify(p)), onLost);
+    return db.listen(
+      channel,
+      (p) => {
+        if (p !== null) received.add(p);
+        return held && p !== null ? held.push(p) : onNotify(p);
+      },
+      onLost,
+    );
   };
   return {
     db: wrapped,
     hold: () => (held = []),
+    /**
+     * Waits for the notifications of every change committed so far (they come in commit order:
+     * once a notification sent now arrives, so have they), so a late one cannot empty the cache
+     * in the middle of a count.
+     */
+    async settle() {
+      const token = `settle-${Math.random()}`;
+      await db.query(`SELECT pg_notify('lead_disclosure_context', $1)`, [token]);
+      await until(() => received.has(token));
+    },
     release() {
       const h = held ?? [];
       held = undefined;
@@ -131,6 +149,7 @@ describe.each(STORE_KINDS)('disclosure-context cache (%s)', (kind) => {
 
   it('a repeated disclosure runs no context query', async () => {
     expect(cache.serving).toBe(true);
+    await notifications.settle();
     const before = queries();
     expect(await disclosed()).toEqual(['a', 'b']);
     expect(queries() - before).toBe(1);
@@ -210,6 +229,7 @@ describe.each(STORE_KINDS)('disclosure-context cache (%s)', (kind) => {
     });
 
     it('a Consent and a Coverage written elsewhere apply once the notification arrives', async () => {
+      await notifications.settle();
       expect(await disclosed()).toEqual(['a', 'b']);
       const before = queries();
       expect(await disclosed()).toEqual(['a', 'b']);
@@ -247,6 +267,7 @@ describe.each(STORE_KINDS)('disclosure-context cache (%s)', (kind) => {
       const again = await listener();
       expect(again).toBeDefined();
       expect(again).not.toBe(first);
+      await notifications.settle();
       expect(await disclosed()).toEqual(['b']);
       const before = queries();
       expect(await disclosed()).toEqual(['b']);
