@@ -32,6 +32,7 @@ import { loadPartners } from '../src/config/partners.js';
 import { loadPolicy } from '../src/config/policy.js';
 import { ConsentEngine } from '../src/consent/engine.js';
 import { AuditTrail } from '../src/consent/audit.js';
+import { DisclosureContextCache } from '../src/consent/disclosure-context-cache.js';
 import { trustedAccess } from '../src/fhir/access.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { bulkUrls, type BulkContext } from '../src/fhir/bulk/bulk-context.js';
@@ -172,6 +173,9 @@ async function exportPhase(args: Args, consentOn: boolean, audited = true): Prom
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-bulk-'));
   const storage = new LocalExportStorage(dataDir);
   const partners = loadPartners(config.partnersFile);
+  // As the worker builds it: the disclosure-context cache listening for changes (cli/worker.ts).
+  const contextCache = new DisclosureContextCache();
+  if (consentOn) await contextCache.start(db);
   const consent = consentOn
     ? new ConsentEngine({
         db,
@@ -179,6 +183,7 @@ async function exportPhase(args: Args, consentOn: boolean, audited = true): Prom
         policy: loadPolicy(config.policyFile),
         labeler: createWritePath({ config, db, partners }).labeler,
         audit: audited ? new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })) : undefined,
+        contextCache,
       })
     : ({
         filter: async (_r: unknown, resources: Resource[]) => ({ permitted: resources, withheld: 0 }),
@@ -226,6 +231,7 @@ async function exportPhase(args: Args, consentOn: boolean, audited = true): Prom
       await db.query(`DELETE FROM ${table} WHERE resource_type = 'AuditEvent'`);
     }
   }
+  await contextCache.stop();
   await db.close();
   rmSync(dataDir, { recursive: true, force: true });
   return { rows: result.rows, files: result.files, seconds: s, rowsPerSecond: result.rows / s, cpuSeconds: (used.user + used.system) / 1e6, peakRssMb };

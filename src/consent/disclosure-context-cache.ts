@@ -20,7 +20,7 @@
 //     ping (database.ts) within 15 s: the bound in that rare case.
 import type { Consent } from '@medplum/fhirtypes';
 import type { Database, Sql } from '../fhir/store/database.js';
-import { readDisclosureContext, type DisclosureContext } from './disclosure-context.js';
+import { EVERYONE, readDisclosureContext, type DisclosureContext } from './disclosure-context.js';
 import type { RelationshipParty } from './relationship.js';
 
 /** The channel migration 9's trigger notifies (payload: the schema of the changed table). */
@@ -105,26 +105,24 @@ export class DisclosureContextCache {
       const list = this.consents.get(p);
       if (!list) consentMisses.push(p);
       else if (list.length) consents.set(p, list as Consent[]);
-      if (sma) {
-        related.add(p);
-        continue;
-      }
+      if (sma) continue; // related to everyone: nothing to look up or keep
       const r = this.related.get(prefix + p);
       if (r === undefined) relatedMisses.push(p);
       else if (r) related.add(p);
     }
-    if (!relatedMisses.length && !consentMisses.length) return { related, consents };
+    const context = { related: sma ? EVERYONE : related, consents };
+    if (!relatedMisses.length && !consentMisses.length) return context;
     // Usually the same people miss both: one list, bound once.
     const same = relatedMisses.length === consentMisses.length && relatedMisses.every((p, i) => p === consentMisses[i]);
     const read = await readDisclosureContext(sql, party, relatedMisses, same ? relatedMisses : consentMisses);
     for (const p of relatedMisses) if (read.related.has(p)) related.add(p);
     for (const [p, list] of read.consents) consents.set(p, list);
     // Read under an older generation: a change may have committed after the query's snapshot.
-    if (this.generation !== generation) return { related, consents };
+    if (this.generation !== generation) return context;
     for (const p of relatedMisses) this.related.set(prefix + p, read.related.has(p));
     for (const p of consentMisses) this.consents.set(p, read.consents.get(p) ?? NO_CONSENTS);
     this.trim();
-    return { related, consents };
+    return context;
   }
 
   /** Entries held (tests, metrics). */

@@ -8,8 +8,16 @@ import type { Sql } from '../fhir/store/database.js';
 import { consentsSql, groupConsents } from './consent-store.js';
 import { relatedPatientIdsSql, type RelationshipParty } from './relationship.js';
 
+/** Which people the recipient has a relationship with. */
+export interface Related {
+  has(patientId: string): boolean;
+}
+
+/** The SMA's: everyone (relationship.ts) — no set of a page's people built to say so. */
+export const EVERYONE: Related = { has: () => true };
+
 export interface DisclosureContext {
-  related: Set<string>;
+  related: Related;
   consents: Map<string, Consent[]>;
 }
 
@@ -27,9 +35,9 @@ export function disclosureContext(sql: Sql, party: RelationshipParty, patientIds
  */
 export async function readDisclosureContext(sql: Sql, party: RelationshipParty, relatedIds: string[], consentIds: string[]): Promise<DisclosureContext> {
   const sma = party.organizationType === 'SMA';
-  const related = new Set<string>(sma ? relatedIds : []);
+  const related = new Set<string>();
   const askRelated = !sma && relatedIds.length > 0;
-  if (!askRelated && !consentIds.length) return { related, consents: new Map() };
+  if (!askRelated && !consentIds.length) return { related: sma ? EVERYONE : related, consents: new Map() };
   const values: unknown[] = [];
   const bind = (v: unknown): string => {
     values.push(v);
@@ -51,5 +59,5 @@ export async function readDisclosureContext(sql: Sql, party: RelationshipParty, 
     if (row.kind === 'r') related.add(row.patient_id);
     else consentRows.push(row as { patient_id: string; content: string });
   }
-  return { related, consents: groupConsents(consentRows) };
+  return { related: sma ? EVERYONE : related, consents: groupConsents(consentRows) };
 }

@@ -16,7 +16,7 @@ import type { SearchRequest } from '../fhir/search/search-request.js';
 import { versionedReference, type AuditTrail, type DisclosureChannel } from './audit.js';
 import { inForce } from './consent-evaluation.js';
 import { decide, type Decision, type RecipientProfile } from './decision-point.js';
-import { disclosureContext } from './disclosure-context.js';
+import { disclosureContext, type Related } from './disclosure-context.js';
 import type { DisclosureContextCache } from './disclosure-context-cache.js';
 import type { DisclosureSeries, FilterResult, Recipient, StoredFilterResult, StoredRow } from './filter.js';
 import { labelsOf, type Labeler, type Labels } from './labeler.js';
@@ -251,7 +251,7 @@ export class ConsentEngine {
    * of only the people it does not hold; none when it holds them all). Which Consents are in
    * force is decided per request: it depends on `now`.
    */
-  private async context(profile: RecipientProfile, items: { patientIds: string[] }[], now: Date): Promise<{ related: Set<string>; inForce: Map<string, Consent[]> }> {
+  private async context(profile: RecipientProfile, items: { patientIds: string[] }[], now: Date): Promise<{ related: Related; inForce: Map<string, Consent[]> }> {
     const people = [...new Set(items.flatMap((i) => i.patientIds))];
     const cache = this.opts.contextCache;
     const { related, consents } = await (cache ? cache.get(this.opts.db, profile, people) : disclosureContext(this.opts.db, profile, people));
@@ -262,7 +262,7 @@ export class ConsentEngine {
     profile: RecipientProfile,
     resource: Resource,
     item: { labels: Labels; patientIds: string[] },
-    context: { related: Set<string>; inForce: Map<string, Consent[]> },
+    context: { related: Related; inForce: Map<string, Consent[]> },
     now: Date,
   ): Decision {
     return decide({
