@@ -53,6 +53,20 @@ const cases: [string, Resource][] = [
   ],
   ['nothing to cut', { resourceType: 'Observation', id: 'o2', meta: TAGGED, status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/p1' } } as Resource],
   ['unicode and escapes in values', { resourceType: 'Observation', id: 'o3', meta: TAGGED, status: 'final', code: { text: 'a "quoted" \\ Ünïcode ✓\n' }, subject: { reference: 'Patient/p1', display: 'Zoë "Q" \\' } } as Resource],
+  [
+    '"Patient/" in strings that are not references (note, identifier, display) names no one',
+    {
+      resourceType: 'Observation',
+      id: 'o4',
+      meta: TAGGED,
+      status: 'final',
+      code: { text: 'Patient/p7 said so' },
+      identifier: [{ system: 'urn:x', value: 'Patient/p8' }],
+      note: [{ text: 'see Patient/p9' }],
+      subject: { reference: 'Patient/p1', display: 'Patient/p10' },
+      performer: [{ reference: 'Practitioner/Patient/x' }],
+    } as Resource,
+  ],
   ['a Patient is about itself only', { resourceType: 'Patient', id: 'p5', meta: TAGGED, link: [{ other: { reference: 'Patient/p6', display: 'x' }, type: 'seealso' }] } as Resource],
 ];
 
@@ -151,6 +165,7 @@ describe('refuses what it cannot read exactly (the caller parses instead)', () =
     ['an identifier-only reference whose display is not first (system unseen)', '{"id": "o1", "performer": [{"type": "Organization", "display": "Acme", "identifier": {"value": "1"}}]}'],
     ['no id first', '{"subject": {"reference": "Patient/p1"}, "resourceType": "Observation"}'],
     ['an unterminated meta', '{"id": "o1", "meta": {"versionId": "1"'],
+    ['an escaped quote before "Patient/" in a string', '{"id": "o1", "subject": {"reference": "x\\"Patient/p1"}}'],
   ];
   for (const [name, text] of refused) it(name, () => expect(scanStored(text, 'Observation')).toBeUndefined());
   it('a Group (inactive members)', () => expect(scanStored('{"id": "g1", "member": [{"entity": {"reference": "Patient/p1"}, "inactive": true}]}', 'Group')).toBeUndefined());
