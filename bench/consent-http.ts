@@ -18,7 +18,7 @@
 // PostgreSQL's processes (/proc), which other load on the machine moves far less than requests/s.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -38,6 +38,7 @@ import { openDatabase } from '../src/fhir/store/open-database.js';
 import { silentLogger } from '../src/logger.js';
 import { makeObservation, makePatient, patientId } from './fhir-data.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
+import { postgresCpuSeconds } from './postgres-cpu.js';
 
 const args = Object.fromEntries(
   process.argv.slice(2).flatMap((a, i, all) => (a.startsWith('--') ? [[a.slice(2), all[i + 1]]] : [])),
@@ -64,25 +65,6 @@ class DiscloseEverything extends ConsentEngine {
   override async filterStored(_r: Recipient, rows: StoredRow[], _c?: DisclosureChannel): Promise<StoredFilterResult> {
     return { texts: rows.map((r) => r.content), withheld: 0 };
   }
-}
-
-/** CPU seconds (user + system) of every PostgreSQL process on this machine, from /proc. */
-function postgresCpuSeconds(): number {
-  const tick = 100; // USER_HZ on Linux
-  let total = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (name !== 'postgres') continue;
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += (Number(f[11]) + Number(f[12])) / tick; // utime, stime
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return total;
 }
 
 function runLoad(spec: LoadSpec): Promise<LoadResult> {

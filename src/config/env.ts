@@ -117,6 +117,8 @@ export interface BulkExportConfig {
   maxFileBytes: number;
   /** Rows read per keyset page. */
   pageSize: number;
+  /** Disclosed resources one export AuditEvent covers at least (several pages). */
+  auditEventResources: number;
   /** BullMQ key prefix (tests give each suite its own). */
   queuePrefix: string;
   /** Export jobs one worker process runs at once. */
@@ -187,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       fileTtlSeconds: int(env, 'BULK_FILE_TTL_SECONDS', 3600, 1, 30 * 86400),
       maxFileBytes: int(env, 'BULK_MAX_FILE_BYTES', 100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
       pageSize: int(env, 'BULK_PAGE_SIZE', 1000, 1, 100000),
+      auditEventResources: int(env, 'BULK_AUDIT_EVENT_RESOURCES', 10000, 1, 1000000),
       queuePrefix: env.BULK_QUEUE_PREFIX || 'lead:bull',
       workerConcurrency: int(env, 'BULK_WORKER_CONCURRENCY', 2, 1, 64),
     },

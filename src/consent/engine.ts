@@ -61,11 +61,21 @@ class AuditLines {
   readonly basedOn = new Set<string>();
   readonly people = new Set<string>();
   readonly disclosed: string[] = [];
+  withheld = 0;
 
   permit(d: Decision, patientIds: string[], reference: string): void {
     for (const b of d.basedOn) this.basedOn.add(b);
     for (const p of patientIds) this.people.add(p);
     this.disclosed.push(reference);
+  }
+
+  /** Adds another call's lines (a series gathering several pages into one AuditEvent). */
+  merge(other: AuditLines, people: Iterable<string>): void {
+    for (const r of other.rules) this.rules.add(r);
+    for (const b of other.basedOn) this.basedOn.add(b);
+    for (const p of people) this.people.add(p);
+    for (const d of other.disclosed) this.disclosed.push(d);
+    this.withheld += other.withheld;
   }
 }
 
@@ -195,12 +205,21 @@ export class ConsentEngine {
       }
     }
     const withheld = out.filter((t) => t === undefined).length;
+    audit.withheld = withheld;
     let people = [...audit.people];
     if (series) {
       // Marked listed now, before the write settles: a later page's event leaves them out, and if
       // this write fails the export fails (the caller awaits `audited`), so none goes unaccounted.
       people = people.filter((p) => !series.listed.has(p));
       for (const p of people) series.listed.add(p);
+    }
+    if (series?.eventSize && deferAudit) {
+      // Gathered into the series' current AuditEvent, written once it holds eventSize resources.
+      const pending = (series.pending as AuditLines | undefined) ?? new AuditLines();
+      pending.merge(audit, people);
+      series.pending = pending;
+      if (pending.disclosed.length < series.eventSize) return { texts: out, withheld };
+      return { texts: out, withheld, audited: this.flushSeriesAs(profile, channel, series) };
     }
     const audited = this.record(profile, channel, audit, withheld, people, series?.id);
     if (deferAudit) {
@@ -213,6 +232,24 @@ export class ConsentEngine {
       throw err;
     });
     return { texts: out, withheld };
+  }
+
+  /**
+   * Writes what a series (eventSize) still holds: its last AuditEvent. The caller awaits it
+   * before anything of the series is disclosed; undefined when nothing is held.
+   */
+  flushSeries(recipient: Recipient, channel: DisclosureChannel, series: DisclosureSeries): Promise<void> | undefined {
+    const profile = this.profile(recipient);
+    if (!profile || !series.pending) return undefined;
+    return this.flushSeriesAs(profile, channel, series);
+  }
+
+  private flushSeriesAs(profile: RecipientProfile, channel: DisclosureChannel, series: DisclosureSeries): Promise<void> {
+    const lines = series.pending as AuditLines;
+    series.pending = undefined;
+    const audited = this.record(profile, channel, lines, lines.withheld, [...lines.people], series.id);
+    audited.catch(() => undefined); // the caller awaits it (and fails) before anything is disclosed
+    return audited;
   }
 
   /**

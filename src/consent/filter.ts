@@ -50,6 +50,14 @@ export interface DisclosureSeries {
   id: string;
   /** People listed by an earlier AuditEvent of the series; the engine adds the ones it lists. */
   listed: Set<string>;
+  /**
+   * When set, the series' calls are accounted in AuditEvents of at least this many disclosed
+   * resources (several pages each, fewer statements and index rows for the same record); what
+   * is still held at the end is written by ConsentEngine.flushSeries. Without it: one per call.
+   */
+  eventSize?: number;
+  /** The lines of the AuditEvent being gathered (the engine's). */
+  pending?: unknown;
 }
 
 export interface FilterOptions {
@@ -86,4 +94,10 @@ export async function filterStoredForRecipient(recipient: Recipient, rows: Store
   const engine = opts.engine ?? defaultEngine;
   if (!engine) return { texts: rows.map(() => undefined), withheld: rows.length };
   return engine.filterStored(recipient, rows, opts.channel ?? 'disclosure', { deferAudit: opts.deferAudit, series: opts.series });
+}
+
+/** Writes the last AuditEvent of a gathering series (DisclosureSeries.eventSize), if any. */
+export function flushSeriesForRecipient(recipient: Recipient, series: DisclosureSeries, opts: FilterOptions = {}): Promise<void> | undefined {
+  const engine = opts.engine ?? defaultEngine;
+  return engine?.flushSeries?.(recipient, opts.channel ?? 'disclosure', series);
 }

@@ -9,7 +9,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
 import type { ConsentEngine } from '../../consent/engine.js';
-import { filterStoredForRecipient, type DisclosureSeries } from '../../consent/filter.js';
+import { filterStoredForRecipient, flushSeriesForRecipient, type DisclosureSeries } from '../../consent/filter.js';
 import type { Logger } from '../../logger.js';
 import { outcome } from '../outcomes.js';
 import { applyElements } from '../summary.js';
@@ -53,16 +53,19 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
     const output: OutputFile[] = [];
     const audits = new PendingAudits();
     // One accounting for the whole export: each person is indexed (AuditEvent?patient=) by the
-    // first page's AuditEvent that discloses their data, not by every page's — the index rows were
-    // most of a page's audit cost. Every page's event still lists all it disclosed and names the
-    // export (DisclosureSeries). The Set holds the export's people's ids (~100 B each; it grows
-    // with the number of distinct people, not with the resources). A re-delivered job starts a
-    // new series (its events name the same export and index its people again).
-    const series: DisclosureSeries = { id: `bulk-export/${exportId}`, listed: new Set() };
+    // first AuditEvent that discloses their data, not by every one — the index rows were most of
+    // the audit cost. An event covers at least BULK_AUDIT_EVENT_RESOURCES (10,000) disclosed resources (several
+    // pages: fewer statements, index rows and commits for the same record), lists all it
+    // disclosed and names the export (DisclosureSeries). The Set holds the export's people's ids
+    // (~100 B each; it grows with the number of distinct people, not with the resources). A
+    // re-delivered job starts a new series (its events name the same export and index its people again).
+    const series: DisclosureSeries = { id: `bulk-export/${exportId}`, listed: new Set(), eventSize: deps.config.auditEventResources };
     for (const [i, type] of job.spec.exportTypes.entries()) {
       output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, audits, series, signal)));
     }
-    // Every page's AuditEvent is committed before the files can be downloaded (fail closed).
+    const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
+    await audits.add(flushSeriesForRecipient({ organizationId, purposeOfUse, clientId }, series, { engine: deps.consent, channel: 'bulk-export' }));
+    // Every AuditEvent is committed before the files can be downloaded (fail closed).
     await audits.drain();
     const errorFiles = await writeErrorFile(deps, job);
     const finished = now();
@@ -87,10 +90,10 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
 }
 
 /**
- * The AuditEvents of pages already written, still being committed: a page's AuditEvent is written
- * while the next pages are processed. At most `limit` in flight (memory stays flat: they are
- * already sent); a failed one fails the export. A Patient page's event (1,000 people indexed) takes
- * the database longer than Node takes for the next page: with 2 in flight the export waited on them.
+ * The AuditEvents of pages already written, still being committed: an event is written while the
+ * next pages are processed. At most `limit` in flight (memory stays flat: they are already sent);
+ * a failed one fails the export. An event of Patient pages (their people indexed) takes the
+ * database longer than Node takes for the next page: with 2 in flight the export waited on them.
  */
 class PendingAudits {
   private readonly pending: Promise<void>[] = [];

@@ -1,7 +1,8 @@
-// Bulk export writes each page's AuditEvent while the next page is processed
-// (ConsentEngine.filterStored with deferAudit); every one must be committed before the export
-// completes, and one that fails must fail the export and leave no files (fail closed). A person
-// is indexed (AuditEvent?patient=) by one AuditEvent per export, not one per page.
+// Bulk export gathers its pages' disclosures into AuditEvents of BULK_AUDIT_EVENT_RESOURCES
+// resources, each written while the next pages are processed (ConsentEngine.filterStored with
+// deferAudit and a series); every one — the last, partial one too — must be committed before the
+// export completes, and one that fails must fail the export and leave no files (fail closed). A
+// person is indexed (AuditEvent?patient=) by one AuditEvent per export, not one per page.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,8 @@ import { openTestDatabase, type TestDatabase } from '../../helpers/database.js';
 let t: TestDatabase;
 let dataDir: string;
 let patientId: string;
-const config = loadConfig({ DATABASE_URL: 'postgres://unused', LOG_LEVEL: 'silent', BULK_PAGE_SIZE: '5' });
+// Pages of 5; an AuditEvent per 10 disclosed resources (two pages): 22 resources → events of 10, 10 and 2.
+const config = loadConfig({ DATABASE_URL: 'postgres://unused', LOG_LEVEL: 'silent', BULK_PAGE_SIZE: '5', BULK_AUDIT_EVENT_RESOURCES: '10' });
 const fhirBase = 'http://test/fhir';
 
 class FailingAuditTrail extends AuditTrail {
@@ -103,17 +105,17 @@ async function runExport(audit: AuditTrail): Promise<{ result: string; files: st
 
 const auditEvents = async (): Promise<number> => (await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
 
-it('completes with one committed AuditEvent per page', async () => {
+it('completes with one committed AuditEvent per BULK_AUDIT_EVENT_RESOURCES disclosed, the rest in a last one', async () => {
   const before = await auditEvents();
   const { result, id } = await runExport(new AuditTrail(new Repository(t.db)));
   expect(result).toBe('completed');
   const job = await exportJobs.get(t.db, id);
   expect(job?.output.reduce((n, f) => n + f.count, 0)).toBe(22);
-  expect((await auditEvents()) - before).toBe(5); // 22 resources, pages of 5
+  expect((await auditEvents()) - before).toBe(3); // 22 resources: 10 + 10 + 2
 });
 
-it('fails, with no files, when a page AuditEvent cannot be written', async () => {
-  for (const failAt of [1, 3, 5]) {
+it('fails, with no files, when any of its AuditEvents cannot be written (the last one too)', async () => {
+  for (const failAt of [1, 2, 3]) {
     const { result, files, id } = await runExport(new FailingAuditTrail(new Repository(t.db), failAt));
     expect(result).toBe('failed');
     expect(files).toEqual([]);
@@ -125,7 +127,7 @@ it('indexes each person once per export: AuditEvent?patient= finds the export, w
   const { result, id } = await runExport(new AuditTrail(new Repository(t.db)));
   expect(result).toBe('completed');
   const series = `bulk-export/${id}`;
-  // The export's events: every page's names the export (22 Observations of one person, pages of 5).
+  // The export's events: each names the export (22 Observations of one person: 10 + 10 + 2).
   const events = (
     await t.db.query<{ id: string; content: string }>(
       `SELECT r.id, r.content::text AS content FROM resource r JOIN idx_string s ON s.resource_type = r.resource_type AND s.id = r.id
@@ -133,7 +135,7 @@ it('indexes each person once per export: AuditEvent?patient= finds the export, w
       [series],
     )
   ).rows;
-  expect(events).toHaveLength(5);
+  expect(events).toHaveLength(3);
   // One person index row of each kind for the export, though the person is on all five pages.
   const personRows = (
     await t.db.query<{ param: string; n: number }>(
