@@ -156,6 +156,7 @@ async function main(): Promise<void> {
     await db.query('ANALYZE');
 
     const tokens = { on: await token(gateways.on.url), off: await token(gateways.off.url) };
+    log(`consent on: disclosure-context cache ${gateways.on.gateway.consent.opts.contextCache?.serving ? 'serving' : 'NOT serving'}`);
     // Both answer, and differ only by consent: the SUD-labelled tenth withheld, displays cut.
     for (const mode of ['on', 'off'] as const) {
       const res = await fetch(`${gateways[mode].url}/fhir/Observation?patient=${patientId(0)}&_count=50`, { headers: { authorization: `Bearer ${tokens[mode]}` } });
