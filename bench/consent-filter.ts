@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
-import type { Observation, Resource } from '@medplum/fhirtypes';
+import type { Resource } from '@medplum/fhirtypes';
 import { loadPartners } from '../src/config/partners.js';
 import { loadPolicy } from '../src/config/policy.js';
 import { AuditTrail, auditIndexRows } from '../src/consent/audit.js';
@@ -35,7 +35,7 @@ import { FhirRouter, type FhirRequest, type RouterOptions } from '../src/fhir/ro
 import { openDatabase } from '../src/fhir/store/open-database.js';
 import { Repository } from '../src/fhir/store/repository.js';
 import { Validator } from '../src/fhir/validation/validator.js';
-import { makeObservation, makePatient, patientId } from './fhir-data.js';
+import { loadCoveredPatients, patientId } from './fhir-data.js';
 
 const args = Object.fromEntries(
   process.argv.slice(2).flatMap((a, i, all) => (a.startsWith('--') ? [[a.slice(2), all[i + 1]]] : [])),
@@ -68,19 +68,7 @@ async function main(): Promise<void> {
     const labeler = new Labeler({ valueSets: loadValueSets(), part2Organizations: new Set(['aco-riverside']) });
     const repo = new Repository(db, { prepare: (tx, r) => labeler.prepare(tx, r), baseUrl: 'http://bench/fhir' });
     log(`loading ${PATIENTS} patients × ${PER_PATIENT} observations…`);
-    let obs = 0;
-    for (let p = 0; p < PATIENTS; p++) {
-      await repo.withTransaction(async (tx) => {
-        await tx.update(makePatient(p));
-        await tx.create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${patientId(p)}` }, payor: [{ reference: 'Organization/mco-bluecare' }] } as Resource);
-        for (let k = 0; k < PER_PATIENT; k++, obs++) {
-          const o = makeObservation(obs) as Observation;
-          o.subject = { reference: `Patient/${patientId(p)}` };
-          if (obs % 10 === 0) o.code = { ...o.code, coding: [...(o.code.coding ?? []), { system: 'http://snomed.info/sct', code: '66214007' }] };
-          await tx.update(o);
-        }
-      });
-    }
+    await loadCoveredPatients(repo, PATIENTS, PER_PATIENT);
     await db.query('ANALYZE');
 
     const engineWith = new ConsentEngine({ db, partners, policy, labeler, audit: new AuditTrail(new Repository(db, { baseUrl: 'http://bench/fhir', extractIndex: auditIndexRows })) });

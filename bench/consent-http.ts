@@ -36,7 +36,7 @@ import type { FilterResult, Recipient, StoredFilterResult, StoredRow } from '../
 import { createGateway, type Gateway } from '../src/gateway.js';
 import { openDatabase } from '../src/fhir/store/open-database.js';
 import { silentLogger } from '../src/logger.js';
-import { makeObservation, makePatient, patientId } from './fhir-data.js';
+import { loadCoveredPatients, patientId } from './fhir-data.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
@@ -140,19 +140,7 @@ async function main(): Promise<void> {
 
     log(`loading ${PATIENTS} patients × ${PER_PATIENT} Observations (schema ${schema})`);
     const repo = gateways.on.gateway.repo;
-    let n = 0;
-    for (let p = 0; p < PATIENTS; p++) {
-      await repo.withTransaction(async (tx) => {
-        await tx.update(makePatient(p));
-        await tx.create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${patientId(p)}` }, payor: [{ reference: 'Organization/mco-bluecare' }] } as Resource);
-        for (let k = 0; k < PER_PATIENT; k++, n++) {
-          const o = makeObservation(n) as Observation;
-          o.subject = { reference: `Patient/${patientId(p)}` };
-          if (n % 10 === 0) o.code = { ...o.code, coding: [...(o.code.coding ?? []), { system: 'http://snomed.info/sct', code: '66214007' }] };
-          await tx.update(o);
-        }
-      });
-    }
+    await loadCoveredPatients(repo, PATIENTS, PER_PATIENT);
     await db.query('ANALYZE');
 
     const tokens = { on: await token(gateways.on.url), off: await token(gateways.off.url) };

@@ -1,7 +1,8 @@
 // Synthetic, deterministic FHIR data for the benchmarks: Patient i and Observation i (whose
 // subject is Patient i and whose code is CODES[i % CODES.length]). Ids are UUID-shaped and
 // derived from i, so the load client can pick valid ids without a list. No real person's data.
-import type { Observation, Patient } from '@medplum/fhirtypes';
+import type { Observation, Patient, Resource } from '@medplum/fhirtypes';
+import type { Repository } from '../src/fhir/store/repository.js';
 
 const hex12 = (i: number): string => i.toString(16).padStart(12, '0');
 export const patientId = (i: number): string => `00000000-0000-4000-8000-${hex12(i)}`;
@@ -139,4 +140,26 @@ export function makeObservation(i: number): Observation {
 /** The search of scenario 2 for Observation i: exactly one match. */
 export function observationSearchQuery(i: number): string {
   return `subject=Patient/${patientId(i)}&code=${encodeURIComponent(`http://loinc.org|${CODES[i % CODES.length].code}`)}`;
+}
+
+/**
+ * The consent benchmarks' data (bench/consent-filter.ts, bench/consent-http.ts): `patients` people
+ * each covered by the MCO (mco-bluecare) with `perPatient` Observations; every 10th Observation
+ * also carries SNOMED 66214007 (opioid dependence), so the labeler marks it R / SUD / 42CFRPart2
+ * and the MCO's requests have it withheld. One transaction per person, through `repo`'s write path.
+ */
+export async function loadCoveredPatients(repo: Repository, patients: number, perPatient: number): Promise<void> {
+  let n = 0;
+  for (let p = 0; p < patients; p++) {
+    await repo.withTransaction(async (tx) => {
+      await tx.update(makePatient(p));
+      await tx.create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${patientId(p)}` }, payor: [{ reference: 'Organization/mco-bluecare' }] } as Resource);
+      for (let k = 0; k < perPatient; k++, n++) {
+        const o = makeObservation(n);
+        o.subject = { reference: `Patient/${patientId(p)}` };
+        if (n % 10 === 0) o.code = { ...o.code, coding: [...(o.code.coding ?? []), { system: 'http://snomed.info/sct', code: '66214007' }] };
+        await tx.update(o);
+      }
+    });
+  }
 }
