@@ -31,6 +31,7 @@ import { loadConfig } from '../src/config/env.js';
 import { loadPartners } from '../src/config/partners.js';
 import { loadPolicy } from '../src/config/policy.js';
 import { ConsentEngine } from '../src/consent/engine.js';
+import { DiscloseEverything } from './disclose-everything.js';
 import { AuditTrail } from '../src/consent/audit.js';
 import { DisclosureContextCache } from '../src/consent/disclosure-context-cache.js';
 import { trustedAccess } from '../src/fhir/access.js';
@@ -181,19 +182,15 @@ async function exportPhase(args: Args, consentOn: boolean, audited = true): Prom
   // As the worker builds it: the disclosure-context cache listening for changes (cli/worker.ts).
   const contextCache = new DisclosureContextCache();
   if (consentOn) await contextCache.start(db);
-  const consent = consentOn
-    ? new ConsentEngine({
-        db,
-        partners,
-        policy: loadPolicy(config.policyFile),
-        labeler: createWritePath({ config, db, partners }).labeler,
-        audit: audited ? new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })) : undefined,
-        contextCache,
-      })
-    : ({
-        filter: async (_r: unknown, resources: Resource[]) => ({ permitted: resources, withheld: 0 }),
-        filterStored: async (_r: unknown, rows: { content: string }[]) => ({ texts: rows.map((r) => r.content), withheld: 0 }),
-      } as unknown as ConsentEngine);
+  const engineOpts = {
+    db,
+    partners,
+    policy: loadPolicy(config.policyFile),
+    labeler: createWritePath({ config, db, partners }).labeler,
+    audit: audited ? new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })) : undefined,
+    contextCache,
+  };
+  const consent = consentOn ? new ConsentEngine(engineOpts) : new DiscloseEverything(engineOpts);
   const fhirBase = `${config.baseUrl}/fhir`;
   const ctx: BulkContext = {
     db,

@@ -23,20 +23,19 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Observation, Resource } from '@medplum/fhirtypes';
+import type { Observation } from '@medplum/fhirtypes';
 import { Redis } from 'ioredis';
 import { importJWK, type JWK } from 'jose';
 import pg from 'pg';
 import { signClientAssertion, JWT_BEARER } from '../src/auth/client-assertion.js';
 import { createAuth } from '../src/auth/wiring.js';
 import { loadConfig } from '../src/config/env.js';
-import { ConsentEngine, type ConsentEngineOptions } from '../src/consent/engine.js';
-import type { DisclosureChannel } from '../src/consent/audit.js';
-import type { FilterResult, Recipient, StoredFilterResult, StoredRow } from '../src/consent/filter.js';
+import type { ConsentEngineOptions } from '../src/consent/engine.js';
 import { createGateway, type Gateway } from '../src/gateway.js';
 import { openDatabase } from '../src/fhir/store/open-database.js';
 import { silentLogger } from '../src/logger.js';
 import { loadCoveredPatients, patientId } from './fhir-data.js';
+import { DiscloseEverything } from './disclose-everything.js';
 import type { LoadResult, LoadSpec } from './load-client.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
@@ -56,16 +55,6 @@ const KEEP = args.keep === 'true';
 
 const log = (m: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** Consent off: every resource disclosed as stored, nothing audited; screening unchanged. */
-class DiscloseEverything extends ConsentEngine {
-  override async filter<T extends Resource>(_r: Recipient, resources: T[]): Promise<FilterResult<T>> {
-    return { permitted: resources, withheld: 0 };
-  }
-  override async filterStored(_r: Recipient, rows: StoredRow[], _c?: DisclosureChannel): Promise<StoredFilterResult> {
-    return { texts: rows.map((r) => r.content), withheld: 0 };
-  }
-}
 
 function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {

@@ -80,6 +80,8 @@ class AuditLines {
 }
 
 export class ConsentEngine {
+  /** The AuditEvent each gathering series (DisclosureSeries.eventSize) is filling. */
+  private readonly gathering = new WeakMap<DisclosureSeries, AuditLines>();
   private readonly labelsByMeta = new WeakMap<Readonly<Meta>, { current: boolean; labels: Labels }>();
 
   constructor(readonly opts: ConsentEngineOptions) {}
@@ -215,9 +217,9 @@ export class ConsentEngine {
     }
     if (series?.eventSize && deferAudit) {
       // Gathered into the series' current AuditEvent, written once it holds eventSize resources.
-      const pending = (series.pending as AuditLines | undefined) ?? new AuditLines();
+      const pending = this.gathering.get(series) ?? new AuditLines();
       pending.merge(audit, people);
-      series.pending = pending;
+      this.gathering.set(series, pending);
       if (pending.disclosed.length < series.eventSize) return { texts: out, withheld };
       return { texts: out, withheld, audited: this.flushSeriesAs(profile, channel, series) };
     }
@@ -240,13 +242,13 @@ export class ConsentEngine {
    */
   flushSeries(recipient: Recipient, channel: DisclosureChannel, series: DisclosureSeries): Promise<void> | undefined {
     const profile = this.profile(recipient);
-    if (!profile || !series.pending) return undefined;
+    if (!profile || !this.gathering.has(series)) return undefined;
     return this.flushSeriesAs(profile, channel, series);
   }
 
   private flushSeriesAs(profile: RecipientProfile, channel: DisclosureChannel, series: DisclosureSeries): Promise<void> {
-    const lines = series.pending as AuditLines;
-    series.pending = undefined;
+    const lines = this.gathering.get(series) as AuditLines;
+    this.gathering.delete(series);
     const audited = this.record(profile, channel, lines, lines.withheld, [...lines.people], series.id);
     audited.catch(() => undefined); // the caller awaits it (and fails) before anything is disclosed
     return audited;

@@ -56,8 +56,6 @@ export interface DisclosureSeries {
    * is still held at the end is written by ConsentEngine.flushSeries. Without it: one per call.
    */
   eventSize?: number;
-  /** The lines of the AuditEvent being gathered (the engine's). */
-  pending?: unknown;
 }
 
 export interface FilterOptions {
@@ -99,5 +97,5 @@ export async function filterStoredForRecipient(recipient: Recipient, rows: Store
 /** Writes the last AuditEvent of a gathering series (DisclosureSeries.eventSize), if any. */
 export function flushSeriesForRecipient(recipient: Recipient, series: DisclosureSeries, opts: FilterOptions = {}): Promise<void> | undefined {
   const engine = opts.engine ?? defaultEngine;
-  return engine?.flushSeries?.(recipient, opts.channel ?? 'disclosure', series);
+  return engine?.flushSeries(recipient, opts.channel ?? 'disclosure', series);
 }

@@ -203,7 +203,7 @@ export async function storeRecord(
     }
     const results = await tx.updateAll(toWrite).catch((err: unknown) => {
       // Only a concurrent insert of the same id (another lane) makes an update conflict.
-      if (err instanceof FhirError && err.status === 409) throw new RetryBatch(`${err.message}`);
+      if (err instanceof FhirError && err.status === 409) throw new RetryBatch(err.message);
       throw err;
     });
     results.forEach(({ outcome, resource: stored }, i) => {

@@ -9,7 +9,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
 import type { ConsentEngine } from '../../consent/engine.js';
-import { filterStoredForRecipient, flushSeriesForRecipient, type DisclosureSeries } from '../../consent/filter.js';
+import { filterStoredForRecipient, flushSeriesForRecipient, type DisclosureSeries, type Recipient } from '../../consent/filter.js';
 import type { Logger } from '../../logger.js';
 import { outcome } from '../outcomes.js';
 import { applyElements } from '../summary.js';
@@ -63,8 +63,7 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
     for (const [i, type] of job.spec.exportTypes.entries()) {
       output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, audits, series, signal)));
     }
-    const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
-    await audits.add(flushSeriesForRecipient({ organizationId, purposeOfUse, clientId }, series, { engine: deps.consent, channel: 'bulk-export' }));
+    await audits.add(flushSeriesForRecipient(recipientOf(job), series, { engine: deps.consent, channel: 'bulk-export' }));
     // Every AuditEvent is committed before the files can be downloaded (fail closed).
     await audits.drain();
     const errorFiles = await writeErrorFile(deps, job);
@@ -235,9 +234,8 @@ async function writePage(
   series: DisclosureSeries,
   elements?: string[],
 ): Promise<number> {
-  const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
   const { texts, audited } = await filterStoredForRecipient(
-    { organizationId, purposeOfUse, clientId },
+    recipientOf(job),
     rows.map((r) => ({ resourceType: type, content: r.content })),
     { engine: deps.consent, channel: 'bulk-export', deferAudit: true, series },
   );
@@ -249,6 +247,12 @@ async function writePage(
   }
   await writer.writeAll(lines);
   return lines.length;
+}
+
+/** Who the export discloses to, as the consent seam names a recipient. */
+function recipientOf(job: ExportJob): Recipient {
+  const { organizationId, purposeOfUse, clientId } = job.spec.recipient;
+  return { organizationId, purposeOfUse, clientId };
 }
 
 /** One OperationOutcome per ignored parameter or unmatched patient list (export.md "lenient"). */

@@ -205,7 +205,6 @@ export class Repository {
     return JSON.parse((await this.readText(resourceType, id)).content) as T;
   }
 
-  /** Current version id, or undefined when the resource never existed; deleted flag too. */
   /**
    * The current row, locked for the write about to replace it: the one `prefetch` read, used once
    * (after the write it is no longer current), else read now.
@@ -218,6 +217,7 @@ export class Repository {
     return row;
   }
 
+  /** Current version id, or undefined when the resource never existed; deleted flag too. */
   private async current(tx: Sql, resourceType: string, id: string, lock: boolean): Promise<Row | undefined> {
     const r = await tx.query<Row>(
       `SELECT version_id, deleted, content::text AS content FROM resource WHERE resource_type = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`,

@@ -76,6 +76,19 @@ beforeAll(async () => {
 });
 afterAll(() => t?.drop());
 
+/** A cache listening on a probed database for the length of `fn`; stopped after (returned). */
+async function listening(fn: (cache: DisclosureContextCache, pr: Probe) => Promise<void>, maxEntries?: number): Promise<DisclosureContextCache> {
+  const pr = probe(t.db);
+  const cache = new DisclosureContextCache(maxEntries);
+  await cache.start(pr.db);
+  try {
+    await fn(cache, pr);
+  } finally {
+    await cache.stop();
+  }
+  return cache;
+}
+
 const shape = (c: DisclosureContext) => ({
   related: c.related === EVERYONE ? 'everyone' : [...(c.related as Set<string>)].sort(),
   consents: [...c.consents].map(([p, l]) => [p, l.length]).sort(),
@@ -91,10 +104,7 @@ it('answers from the store, storing nothing, until it listens', async () => {
 });
 
 it('returns what disclosureContext returns; a repeat runs no query; a partial miss reads only the missing people', async () => {
-  const pr = probe(t.db);
-  const cache = new DisclosureContextCache();
-  await cache.start(pr.db);
-  try {
+  await listening(async (cache, pr) => {
     const fresh = shape(await disclosureContext(t.db, MCO, pid));
     expect(fresh).toEqual({ related: [pid[0], pid[1]].sort(), consents: [[pid[0], 1]] });
     expect(shape(await cache.get(pr.db, MCO, pid.slice(0, 2)))).toEqual({ related: [pid[0], pid[1]].sort(), consents: [[pid[0], 1]] });
@@ -110,16 +120,11 @@ it('returns what disclosureContext returns; a repeat runs no query; a partial mi
     // The SMA is related to everyone: nothing to read at all.
     expect(shape(await cache.get(pr.db, SMA, pid))).toEqual({ related: 'everyone', consents: [[pid[0], 1]] });
     expect(pr.queries).toHaveLength(3);
-  } finally {
-    await cache.stop();
-  }
+  });
 });
 
 it('does not store a fill whose query raced an emptying (its answer is still returned)', async () => {
-  const pr = probe(t.db);
-  const cache = new DisclosureContextCache();
-  await cache.start(pr.db);
-  try {
+  await listening(async (cache, pr) => {
     const release = pr.holdNext();
     const pending = cache.get(pr.db, MCO, pid);
     await new Promise((r) => setTimeout(r, 20));
@@ -139,16 +144,11 @@ it('does not store a fill whose query raced an emptying (its answer is still ret
     release2();
     await pending2;
     expect(cache.size).toBe(2); // p1's Consents and relationship only
-  } finally {
-    await cache.stop();
-  }
+  });
 });
 
 it('ignores writes of other types and notifications of other schemas', async () => {
-  const pr = probe(t.db);
-  const cache = new DisclosureContextCache();
-  await cache.start(pr.db);
-  try {
+  await listening(async (cache, pr) => {
     await cache.get(pr.db, MCO, pid);
     cache.written(new Set(['Observation', 'AuditEvent']));
     pr.notify('t_someone_else');
@@ -162,16 +162,11 @@ it('ignores writes of other types and notifications of other schemas', async () 
     await cache.get(pr.db, MCO, pid);
     pr.notify('public'); // PGlite's schema
     expect(cache.size).toBe(0);
-  } finally {
-    await cache.stop();
-  }
+  });
 });
 
 it('serves nothing from memory while the listener is lost, drops a fill that straddles the loss, and starts empty when listening again', async () => {
-  const pr = probe(t.db);
-  const cache = new DisclosureContextCache();
-  await cache.start(pr.db);
-  try {
+  const stopped = await listening(async (cache, pr) => {
     const release = pr.holdNext();
     const pending = cache.get(pr.db, MCO, pid);
     await new Promise((r) => setTimeout(r, 20));
@@ -190,17 +185,12 @@ it('serves nothing from memory while the listener is lost, drops a fill that str
     await cache.get(pr.db, MCO, pid);
     await cache.get(pr.db, MCO, pid);
     expect(pr.queries.length - before).toBe(3);
-  } finally {
-    await cache.stop();
-  }
-  expect(cache.serving).toBe(false);
+  });
+  expect(stopped.serving).toBe(false);
 });
 
 it('stays within its bound, dropping the oldest entries', async () => {
-  const pr = probe(t.db);
-  const cache = new DisclosureContextCache(5);
-  await cache.start(pr.db);
-  try {
+  await listening(async (cache, pr) => {
     for (const p of pid) await cache.get(pr.db, MCO, [p]);
     expect(cache.size).toBeLessThanOrEqual(5);
     const n = pr.queries.length;
@@ -208,7 +198,5 @@ it('stays within its bound, dropping the oldest entries', async () => {
     expect(pr.queries.length).toBe(n);
     await cache.get(pr.db, MCO, [pid[0]]); // the oldest went
     expect(pr.queries.length).toBe(n + 1);
-  } finally {
-    await cache.stop();
-  }
+  }, 5);
 });
