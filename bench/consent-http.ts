@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ import pg from 'pg';
 import { signClientAssertion, JWT_BEARER } from '../src/auth/client-assertion.js';
 import { createAuth } from '../src/auth/wiring.js';
 import { loadConfig } from '../src/config/env.js';
-import type { ConsentEngineOptions } from '../src/consent/engine.js';
+import { ConsentEngine, type ConsentEngineOptions } from '../src/consent/engine.js';
 import { createGateway, type Gateway } from '../src/gateway.js';
 import { openDatabase } from '../src/fhir/store/open-database.js';
 import { silentLogger } from '../src/logger.js';
@@ -52,6 +53,31 @@ const DATABASE_URL = args['database-url'] ?? 'postgres://postgres@127.0.0.1:5432
 const CLIENT = 'bluecare-care-mgmt';
 /** Keep the schema (named on stderr) for EXPLAIN and the like. */
 const KEEP = args.keep === 'true';
+/** Which gateways to load, rounds interleaved in this order: on, off and noaudit (consent on, no AuditEvent: what the audit costs). */
+const MODES = (args.modes ?? 'on,off').split(',') as Mode[];
+/**
+ * AUDIT_INDEX_MAX_BACKLOG of the consent-on gateway. Default (10,000): a round is a burst whose
+ * AuditEvents are indexed after it (measured on its own); 0: indexed while the load runs.
+ */
+const AUDIT_BACKLOG = args['audit-backlog'] ?? '10000';
+/** A folder: each round's CPU profile of this process (the gateways) is written there. */
+const PROFILE = args.profile;
+
+/** Starts V8's sampling profiler in this process; the function returned stops it and gives the profile. */
+async function startProfile(): Promise<() => Promise<object>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string): Promise<{ profile?: object }> =>
+    new Promise((resolve, reject) => session.post(method, (err, res) => (err ? reject(err) : resolve(res as { profile?: object }))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = await post('Profiler.stop');
+    session.disconnect();
+    return profile as object;
+  };
+}
+type Mode = 'on' | 'off' | 'noaudit';
 
 const log = (m: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -96,8 +122,8 @@ async function main(): Promise<void> {
   const db = await openDatabase({ databaseUrl: DATABASE_URL, dataDir: '', schema });
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
-    const gateways: Record<'on' | 'off', { gateway: Gateway; url: string; server: Server }> = {} as never;
-    for (const mode of ['on', 'off'] as const) {
+    const gateways = {} as Record<Mode, { gateway: Gateway; url: string; server: Server }>;
+    for (const mode of new Set<Mode>(['on', ...MODES])) {
       const { server, url } = await listen();
       const config = loadConfig({
         BASE_URL: url,
@@ -107,6 +133,7 @@ async function main(): Promise<void> {
         EXCHANGE_QUEUE_PREFIX: `${prefix}${mode}:q`,
         BULK_QUEUE_PREFIX: `${prefix}${mode}:b`,
         INGEST_QUEUE_PREFIX: `${prefix}${mode}:i`,
+        AUDIT_INDEX_MAX_BACKLOG: AUDIT_BACKLOG,
       });
       const auth = await createAuth(config, silentLogger, { redis, keyPrefix: `${prefix}${mode}:auth:` });
       const gateway = await createGateway({
@@ -116,6 +143,7 @@ async function main(): Promise<void> {
         redis,
         auth: auth.wiring,
         ...(mode === 'off' ? { consentEngine: (o: ConsentEngineOptions) => new DiscloseEverything(o) } : {}),
+        ...(mode === 'noaudit' ? { consentEngine: (o: ConsentEngineOptions) => new ConsentEngine({ ...o, audit: undefined }) } : {}),
       });
       server.on('request', gateway.app);
       cleanups.push(async () => {
@@ -132,21 +160,22 @@ async function main(): Promise<void> {
     await loadCoveredPatients(repo, PATIENTS, PER_PATIENT);
     await db.query('ANALYZE');
 
-    const tokens = { on: await token(gateways.on.url), off: await token(gateways.off.url) };
+    const tokens = {} as Record<Mode, string>;
+    for (const mode of MODES) tokens[mode] = await token(gateways[mode].url);
     log(`consent on: disclosure-context cache ${gateways.on.gateway.consent.opts.contextCache?.serving ? 'serving' : 'NOT serving'}`);
     // Both answer, and differ only by consent: the SUD-labelled tenth withheld, displays cut.
-    for (const mode of ['on', 'off'] as const) {
+    for (const mode of MODES) {
       const res = await fetch(`${gateways[mode].url}/fhir/Observation?patient=${patientId(0)}&_count=50`, { headers: { authorization: `Bearer ${tokens[mode]}` } });
       const body = (await res.json()) as { entry?: { resource: Observation }[] };
       const entries = body.entry?.length ?? 0;
       log(`check ${mode}: ${res.status}, ${entries} entries, displays ${JSON.stringify(body).includes('"display":"Community clinic laboratory"') ? 'kept' : 'cut'}`);
-      const expected = mode === 'on' ? PER_PATIENT - Math.ceil(PER_PATIENT / 10) : PER_PATIENT;
+      const expected = mode !== 'off' ? PER_PATIENT - Math.ceil(PER_PATIENT / 10) : PER_PATIENT;
       if (res.status !== 200 || entries !== Math.min(50, expected)) throw new Error(`consent ${mode}: expected ${expected} entries, got ${entries}`);
     }
 
-    const rows: { mode: string; round: number; rps: number; p50: number; p99: number; cpuUs: number; pgCpuUs: number; failed: number; load: number }[] = [];
+    const rows: { mode: string; round: number; rps: number; p50: number; p99: number; cpuUs: number; pgCpuUs: number; failed: number; load: number; indexCpuUs: number; indexPgCpuUs: number; indexMs: number }[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const mode of ['on', 'off'] as const) {
+      for (const mode of MODES) {
         const spec: LoadSpec = {
           url: gateways[mode].url,
           kind: 'read',
@@ -160,11 +189,23 @@ async function main(): Promise<void> {
         const load = Math.round(loadavg()[0] * 100) / 100;
         // Warm-up (JIT, pools) in the first round, not measured.
         if (spec.warmup) await runLoad({ ...spec, duration: spec.warmup, warmup: 0 });
+        // Journal rows left by the warm-up or the last round are indexed now, not in this round.
+        const audit = gateways[mode].gateway.consent.opts.audit;
+        await audit?.index();
         const cpu0 = process.cpuUsage();
         const pg0 = postgresCpuSeconds();
+        const profiling = PROFILE ? await startProfile() : undefined;
         const r = await runLoad({ ...spec, warmup: 0 });
+        if (profiling) writeFileSync(`${PROFILE}/consent-http-${mode}-${round}.cpuprofile`, JSON.stringify(await profiling()));
         const cpu = process.cpuUsage(cpu0);
         const pgCpu = postgresCpuSeconds() - pg0;
+        // What indexing this round's AuditEvents costs when the burst is over (whatever the
+        // background indexer did not already index during the round).
+        const icpu0 = process.cpuUsage();
+        const ipg0 = postgresCpuSeconds();
+        const it0 = performance.now();
+        await audit?.index();
+        const icpu = process.cpuUsage(icpu0);
         const row = {
           mode,
           round,
@@ -175,17 +216,21 @@ async function main(): Promise<void> {
           pgCpuUs: Math.round((pgCpu * 1e6) / Math.max(1, r.requests)),
           failed: r.non2xx + r.errors + r.timeouts,
           load,
+          indexCpuUs: Math.round((icpu.user + icpu.system) / Math.max(1, r.requests)),
+          indexPgCpuUs: Math.round(((postgresCpuSeconds() - ipg0) * 1e6) / Math.max(1, r.requests)),
+          indexMs: Math.round(performance.now() - it0),
         };
-        log(`round ${round} consent ${mode}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, gateway ${row.cpuUs} µs CPU/req, PostgreSQL ${row.pgCpuUs} µs CPU/req, failed ${row.failed} (load ${load})`);
+        log(`round ${round} consent ${mode}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, gateway ${row.cpuUs} µs CPU/req, PostgreSQL ${row.pgCpuUs} µs CPU/req, failed ${row.failed} (load ${load})${audit ? `; AuditEvents indexed after it in ${row.indexMs} ms: gateway ${row.indexCpuUs} + PostgreSQL ${row.indexPgCpuUs} µs CPU/req` : ''}`);
         rows.push(row);
       }
     }
     const agg = (mode: string) => {
       const mine = rows.filter((r) => r.mode === mode);
-      return { rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), cpuUs: median(mine.map((r) => r.cpuUs)), pgCpuUs: median(mine.map((r) => r.pgCpuUs)), failed: mine.reduce((a, r) => a + r.failed, 0) };
+      return { rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), cpuUs: median(mine.map((r) => r.cpuUs)), pgCpuUs: median(mine.map((r) => r.pgCpuUs)), indexCpuUs: median(mine.map((r) => r.indexCpuUs)), indexPgCpuUs: median(mine.map((r) => r.indexPgCpuUs)), failed: mine.reduce((a, r) => a + r.failed, 0) };
     };
     const on = agg('on');
     const off = agg('off');
+    const noaudit = agg('noaudit');
     const out = [
       '',
       `Machine: ${cpus().length} × ${cpus()[0]?.model}; ${PATIENTS} patients × ${PER_PATIENT} Observations; ${CONNECTIONS} connections; ${ROUNDS} interleaved rounds of ${DURATION} s (medians)`,
@@ -195,7 +240,9 @@ async function main(): Promise<void> {
       '|---|---:|---:|---:|---:|---:|---:|',
       `| consent off (everything disclosed, no audit) | ${Math.round(off.rps)} | ${off.p50} ms | ${off.p99} ms | ${off.cpuUs} | ${off.pgCpuUs} | ${off.failed} |`,
       `| consent on (gateway as deployed) | ${Math.round(on.rps)} | ${on.p50} ms | ${on.p99} ms | ${on.cpuUs} | ${on.pgCpuUs} | ${on.failed} |`,
+      ...(MODES.includes('noaudit') ? [`| consent on, no AuditEvent (what the audit costs) | ${Math.round(noaudit.rps)} | ${noaudit.p50} ms | ${noaudit.p99} ms | ${noaudit.cpuUs} | ${noaudit.pgCpuUs} | ${noaudit.failed} |`] : []),
       '',
+      `AuditEvents indexed after each consent-on round (AUDIT_INDEX_MAX_BACKLOG ${AUDIT_BACKLOG}): gateway ${on.indexCpuUs} + PostgreSQL ${on.indexPgCpuUs} µs CPU per request`,
       `Throughput with consent on: ${(on.rps / off.rps).toFixed(2)} of consent off (overhead ${Math.round((off.rps / on.rps - 1) * 100)} %); gateway CPU +${Math.round((on.cpuUs / off.cpuUs - 1) * 100)} %, PostgreSQL CPU +${Math.round((on.pgCpuUs / Math.max(1, off.pgCpuUs) - 1) * 100)} %`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);

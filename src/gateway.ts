@@ -108,6 +108,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // once committed, and by every other process's through the database's notifications.
   const contextCache = new DisclosureContextCache();
   await contextCache.start(db);
+  // Audit records are server-made: no labeler, no validation, no write hooks. Disclosures are
+  // journalled before they leave and indexed as AuditEvents when this process is quiet, and
+  // always before anything reads AuditEvents (the Repository's and the export's beforeRead).
+  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now, config.audit);
+  // No message: a database error can quote the row it failed on.
+  audit.start((err) => logger.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry'));
   const { repo, labeler } = createWritePath({
     config,
     db,
@@ -115,6 +121,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     validator,
     onWrite: exchange.onWrite,
     afterCommit: (types) => contextCache.written(types),
+    beforeRead: audit.beforeRead,
     now: deps.now,
   });
   // The partner directory is published as Organization and Endpoint resources (ids = the
@@ -123,8 +130,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   for (const r of partnerResources(partners.organizations)) await directoryRepo.update(r);
   // The change-in-condition Questionnaire and its CodeSystems are published the same way.
   for (const r of changeInConditionResources()) await directoryRepo.update(r);
-  // Audit records are server-made: no labeler, no validation, no write hooks.
-  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now);
   const consentOpts: ConsentEngineOptions = { db, partners, policy: deps.policy ?? loadPolicy(config.policyFile), labeler, audit, contextCache, now: deps.now };
   const consent = deps.consentEngine ? deps.consentEngine(consentOpts) : new ConsentEngine(consentOpts);
   setDefaultConsentEngine(consent);
@@ -218,6 +223,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     accessFor,
     requesterFor: auth === 'none' ? () => LOCAL_REQUESTER : (res) => requesterOf(res),
     requiresAccessToken: auth !== 'none',
+    beforeRead: audit.beforeRead,
     now: deps.now,
   });
   app.use('/fhir', bulk.routes);
@@ -272,6 +278,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await ingest.close();
       await exchange.close();
       await contextCache.stop();
+      await audit.stop();
       if (ownsRedis) redis.disconnect();
       if (!deps.db) await db.close();
     },

@@ -34,6 +34,8 @@ export interface WritePathOptions {
    * engine empties its disclosure-context cache here before the writer's response is sent.
    */
   afterCommit?: RepositoryOptions['afterCommit'];
+  /** Before reads: the audit trail indexes its journal before AuditEvents are read. */
+  beforeRead?: RepositoryOptions['beforeRead'];
   now?: () => Date;
 }
 
@@ -73,6 +75,7 @@ export function createWritePath(opts: WritePathOptions): WritePath {
     validate: (r) => validator.validate(r),
     baseUrl: `${config.baseUrl}/fhir`,
     afterCommit: opts.afterCommit,
+    beforeRead: opts.beforeRead,
     now: opts.now,
   };
   const repo = new Repository(opts.db, repoOpts);

@@ -50,6 +50,9 @@ export async function startWorkers(opts: {
   const ownCache = opts.consent ? undefined : new DisclosureContextCache();
   await ownCache?.start(db);
   const consent = opts.consent ?? workerConsentEngine(config, db, ownCache);
+  // Its own audit trail indexes the journal in this process's quiet time too (the gateway's when in-process).
+  const ownAudit = opts.consent ? undefined : consent.opts.audit;
+  ownAudit?.start((err) => logger.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry'));
   const exportWorker = initExportWorker({
     consent,
     db,
@@ -91,6 +94,7 @@ export async function startWorkers(opts: {
     close: async () => {
       await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close(), notifications?.close(), riskDrain.close()]);
       await ownCache?.stop();
+      await ownAudit?.stop();
     },
   };
 }
@@ -99,7 +103,7 @@ export async function startWorkers(opts: {
 function workerConsentEngine(config: GatewayConfig, db: Database, contextCache?: DisclosureContextCache): ConsentEngine {
   const partners = loadPartners(config.partnersFile);
   const { labeler } = createWritePath({ config, db, partners });
-  const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }));
+  const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }), undefined, config.audit);
   const engine = new ConsentEngine({ db, partners, policy: loadPolicy(config.policyFile), labeler, audit, contextCache });
   setDefaultConsentEngine(engine);
   return engine;

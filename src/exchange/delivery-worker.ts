@@ -114,7 +114,7 @@ export async function startDeliveryWorker(opts: {
   const directory = loadPartners(config.partnersFile);
   const keys = await loadGatewayKeys({ file: config.gatewayKeysFile, dataDir: config.dataDir, logger });
   const clients = createOutboundClients(directory.organizations, keys, { timeoutMs: config.exchange.requestTimeoutMs });
-  const own = opts.filter ? undefined : await workerConsentFilter(config, opts.db, directory);
+  const own = opts.filter ? undefined : await workerConsentFilter(config, opts.db, directory, logger);
   const filter = opts.filter ?? own?.filter;
   const worker = initDeliveryWorker({ db: opts.db, config: config.exchange, redisUrl: config.redisUrl, directory, clients, logger, metrics: opts.metrics, filter });
   if (!own) return worker;
@@ -131,15 +131,27 @@ export async function startDeliveryWorker(opts: {
  * A worker process has no API gateway (and so no process-default consent engine): it builds
  * its own the way src/gateway.ts does, so deliveries are filtered and audited alike.
  */
-async function workerConsentFilter(config: GatewayConfig, db: Database, directory: PartnerDirectory): Promise<{ filter: DisclosureFilter; close(): Promise<void> }> {
+async function workerConsentFilter(
+  config: GatewayConfig,
+  db: Database,
+  directory: PartnerDirectory,
+  logger: Logger,
+): Promise<{ filter: DisclosureFilter; close(): Promise<void> }> {
   const labeler = new Labeler({
     valueSets: loadValueSets(),
     part2Organizations: new Set(directory.organizations.filter((o) => o.part2Program).map((o) => o.id)),
   });
-  const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }));
+  const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }), undefined, config.audit);
+  audit.start((err) => logger.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry'));
   // What it writes (delivery log, AuditEvents) is none of what the cache holds: notifications empty it.
   const contextCache = new DisclosureContextCache();
   await contextCache.start(db);
   const engine = new ConsentEngine({ db, partners: directory, policy: loadPolicy(config.policyFile), labeler, audit, contextCache });
-  return { filter: (recipient, resources) => engine.filter(recipient, resources, 'exchange'), close: () => contextCache.stop() };
+  return {
+    filter: (recipient, resources) => engine.filter(recipient, resources, 'exchange'),
+    close: async () => {
+      await contextCache.stop();
+      await audit.stop();
+    },
+  };
 }

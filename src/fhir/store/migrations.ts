@@ -340,6 +340,44 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION notify_disclosure_context();
     `,
   },
+  {
+    id: 10,
+    name: 'lz4 compression of stored resources',
+    sql: `
+      -- A resource over ~2 kB (an AuditEvent listing a search page's 45 disclosed resources, a
+      -- long QuestionnaireResponse) is compressed when stored. pglz took 13 % of PostgreSQL's CPU
+      -- writing AuditEvents (perf, docs/benchmarks.md); lz4 compresses and decompresses several
+      -- times faster. Values already stored keep pglz (both are read). PGlite has no lz4: pglz.
+      DO $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+          ALTER TABLE resource ALTER COLUMN content SET COMPRESSION lz4;
+          ALTER TABLE resource_history ALTER COLUMN content SET COMPRESSION lz4;
+        END IF;
+      END $$;
+    `,
+  },
+  {
+    id: 11,
+    name: 'audit journal',
+    sql: `
+      -- Disclosures on record, not yet AuditEvent resources (src/consent/audit.ts): a disclosure
+      -- commits its record here, as JSON (id, recorded, what was disclosed to whom), before the
+      -- response leaves — one row, one index, no search rows — and the AuditTrail's indexer turns
+      -- the rows into AuditEvents in the resource store, in batches, when the journal is quiet,
+      -- and always before anything reads AuditEvents.
+      CREATE TABLE audit_journal (
+        seq bigserial PRIMARY KEY,
+        entry json NOT NULL
+      );
+      DO $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+          ALTER TABLE audit_journal ALTER COLUMN entry SET COMPRESSION lz4;
+        END IF;
+      END $$;
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {

@@ -49,6 +49,14 @@ export interface RepositoryOptions {
    * supplies its own: an AuditEvent naming 1,000 people costs ~1 s through FHIRPath.
    */
   extractIndex?: (resource: Resource) => IndexRows;
+  /**
+   * Awaited before a read, vread, history or search can return resources of these types
+   * (undefined: of any type, an `_include` without a target type): completes writes committed
+   * elsewhere first — the audit journal's AuditEvents (AuditTrail.index), so the accounting of
+   * disclosures never misses one already made. Inside a transaction it gets the transaction's
+   * handle (on PGlite another transaction would wait for this one forever).
+   */
+  beforeRead?: (resourceTypes: ReadonlySet<string> | undefined, tx?: Sql) => Promise<void>;
   now?: () => Date;
   newId?: () => string;
   baseUrl?: string;
@@ -86,7 +94,7 @@ interface Row {
 }
 
 export class Repository {
-  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'extractIndex'>> & RepositoryOptions;
+  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'extractIndex' | 'beforeRead'>> & RepositoryOptions;
 
   /** Rows read and locked by `prefetch`, each used once by `update` (undefined: no row). */
   private readonly prefetched = new Map<string, Row | undefined>();
@@ -191,6 +199,7 @@ export class Repository {
   async readText(resourceType: string, id: string): Promise<{ content: string; versionId: string; lastUpdated: string }> {
     this.checkType(resourceType);
     if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
+    await this.opts.beforeRead?.(new Set([resourceType]), this.tx);
     const r = await this.sql.query<Row & { last_updated: Date }>(
       'SELECT version_id, deleted, last_updated, content::text AS content FROM resource WHERE resource_type = $1 AND id = $2',
       [resourceType, id],
@@ -229,6 +238,7 @@ export class Repository {
   async vread<T extends Resource = Resource>(resourceType: string, id: string, versionId: string): Promise<T> {
     this.checkType(resourceType);
     if (!/^\d{1,18}$/.test(versionId) || !ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}/_history/${versionId}`);
+    await this.opts.beforeRead?.(new Set([resourceType]), this.tx);
     const r = await this.sql.query<Row>(
       'SELECT version_id, deleted, content::text AS content FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3',
       [resourceType, id, versionId],
@@ -247,6 +257,7 @@ export class Repository {
   ): Promise<{ versions: { versionId: string; lastUpdated: string; deleted: boolean; content: string | null }[]; total: number }> {
     this.checkType(resourceType);
     if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
+    await this.opts.beforeRead?.(new Set([resourceType]), this.tx);
     const total = await this.sql.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM resource_history WHERE resource_type = $1 AND id = $2',
       [resourceType, id],
@@ -423,6 +434,14 @@ export class Repository {
 
   async search(req: SearchRequest): Promise<SearchResult> {
     this.checkType(req.resourceType);
+    if (this.opts.beforeRead) {
+      const types = new Set([req.resourceType, ...req.revinclude.map((i) => i.sourceType)]);
+      const anyType = req.include.some((i) => {
+        if (i.targetType) types.add(i.targetType);
+        return !i.targetType;
+      });
+      await this.opts.beforeRead(anyType ? undefined : types, this.tx);
+    }
     const baseUrl = this.opts.baseUrl;
     let total: number | undefined;
     if (req.total !== 'none' || req.summary === 'count') {

@@ -103,15 +103,17 @@ async function runExport(audit: AuditTrail): Promise<{ result: string; files: st
   return { result, files, id };
 }
 
-const auditEvents = async (): Promise<number> => (await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
+// Read from the store directly: the audit journal is indexed first (`trail`).
+const auditEvents = async (trail: AuditTrail): Promise<number> => (await trail.index(), await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
 
 it('completes with one committed AuditEvent per BULK_AUDIT_EVENT_RESOURCES disclosed, the rest in a last one', async () => {
-  const before = await auditEvents();
-  const { result, id } = await runExport(new AuditTrail(new Repository(t.db)));
+  const trail = new AuditTrail(new Repository(t.db));
+  const before = await auditEvents(trail);
+  const { result, id } = await runExport(trail);
   expect(result).toBe('completed');
   const job = await exportJobs.get(t.db, id);
   expect(job?.output.reduce((n, f) => n + f.count, 0)).toBe(22);
-  expect((await auditEvents()) - before).toBe(3); // 22 resources: 10 + 10 + 2
+  expect((await auditEvents(trail)) - before).toBe(3); // 22 resources: 10 + 10 + 2
 });
 
 it('fails, with no files, when any of its AuditEvents cannot be written (the last one too)', async () => {
@@ -124,8 +126,10 @@ it('fails, with no files, when any of its AuditEvents cannot be written (the las
 });
 
 it('indexes each person once per export: AuditEvent?patient= finds the export, whose events list every disclosed resource', async () => {
-  const { result, id } = await runExport(new AuditTrail(new Repository(t.db)));
+  const trail = new AuditTrail(new Repository(t.db));
+  const { result, id } = await runExport(trail);
   expect(result).toBe('completed');
+  await trail.index();
   const series = `bulk-export/${id}`;
   // The export's events: each names the export (22 Observations of one person: 10 + 10 + 2).
   const events = (

@@ -4,7 +4,7 @@
 // program, a Provenance about the Condition, a hypertension Condition and an HbA1c (normal data).
 // BlueCare (MCO, HPAYMT, covers P, no Part 2 consent) and Metro HIE (TREAT, P's HIE) must get
 // only the normal data, and every answer must look as if the SUD data did not exist.
-import type { Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import { http } from '../../helpers/gateway.js';
 import { downloadAll, runExport, startBulkGateway, type BulkFixture } from '../bulk/helpers.js';
 
@@ -29,7 +29,8 @@ const entryIds = (bundle: any): string[] => (bundle.entry ?? []).filter((e: any)
 const shape = (bundle: any) => ({ ...bundle, link: (bundle.link ?? []).map((l: any) => l.relation), entry: bundle.entry?.length ?? 0 });
 
 beforeAll(async () => {
-  fx = await startBulkGateway('postgres');
+  // No background indexing: every read of AuditEvents below must index the audit journal itself.
+  fx = await startBulkGateway('postgres', { AUDIT_INDEX_QUIET_MS: '3600000' });
   fhir = fx.gw.fhir;
   admin = await fx.token('sma-admin', 'system/*.cruds');
   bluecare = await fx.token('bluecare-care-mgmt', 'system/Patient.rs system/Observation.rs system/Condition.rs system/QuestionnaireResponse.cruds');
@@ -340,6 +341,15 @@ describe('audit', () => {
     // The export above (describe 'bulk export') was audited too, one AuditEvent per page.
     const exportEvents = await get(`AuditEvent?agent=Organization/mco-bluecare&subtype=https://lead-gateway.example.org/fhir/CodeSystem/disclosure-channel|bulk-export`, admin);
     expect(exportEvents.body.entry?.length ?? 0).toBeGreaterThan(0);
+  });
+
+  it('an export of AuditEvents kicked off right after a disclosure includes it (the journal is indexed first)', async () => {
+    const since = new Date().toISOString();
+    expect((await get(`Condition/${ids.htn}`, bluecare)).status).toBe(200);
+    const m = await runExport(`${fhir}/Patient/$export?_type=AuditEvent&_since=${since}`, admin);
+    const events = (Object.values(await downloadAll(m, admin)).flat() as AuditEvent[]).filter((e) => e.agent?.[0]?.who?.reference === 'Organization/mco-bluecare');
+    const refs = events.flatMap((e) => (e.entity ?? []).flatMap((x) => x.detail?.[0]?.valueString?.split(' ') ?? []));
+    expect(refs.some((r) => r.startsWith(`Condition/${ids.htn}/_history/`))).toBe(true);
   });
 
   it('AuditEvents are not disclosed to partners', async () => {

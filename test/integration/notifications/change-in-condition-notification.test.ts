@@ -176,7 +176,8 @@ describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hoo
     expect(n.body.entry).toHaveLength(2);
     expect(n.body.entry[1]).toEqual({ fullUrl: focusUrl, request: { method: 'POST', url: 'QuestionnaireResponse' }, response: { status: '201' } });
     expect(JSON.stringify(n.body)).not.toContain('Watch');
-    // The disclosure is audited like any exchange delivery.
+    // The disclosure is audited like any exchange delivery (the audit journal indexed first).
+    await hub.gw.gateway.consent.opts.audit?.index();
     const audits = await hub.gw.gateway.db.query(
       `SELECT 1 FROM idx_reference WHERE resource_type = 'AuditEvent' AND param = 'agent' AND target_type = 'Organization' AND target_id = 'aco-sunrise'`,
     );
@@ -249,6 +250,7 @@ describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hoo
     expect(all).not.toContain(denied.body.id);
     expect(all).toContain(next.body.id);
     // The decision is audited (the AuditEvent names people only for what it disclosed).
+    await hub.gw.gateway.consent.opts.audit?.index();
     const audits = await hub.gw.gateway.db.query<{ content: string }>(
       `SELECT r.content::text AS content FROM idx_reference i JOIN resource r ON r.resource_type = i.resource_type AND r.id = i.id
        WHERE i.resource_type = 'AuditEvent' AND i.param = 'agent' AND i.target_type = 'Organization' AND i.target_id = 'aco-sunrise'`,
