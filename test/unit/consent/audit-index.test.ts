@@ -2,7 +2,7 @@
 // (the accounting-of-disclosures and recipient searches rely on it), while extracting only once per
 // distinct skeleton.
 import type { Resource } from '@medplum/fhirtypes';
-import { auditEventFor, auditIndexRows, type DisclosureRecord } from '../../../src/consent/audit.js';
+import { auditEventFor, auditIndexRows, packDisclosed, unpackDisclosed, type DisclosureRecord } from '../../../src/consent/audit.js';
 import { loadDefinitions } from '../../../src/fhir/definitions.js';
 import { extractIndexRows, type IndexRows } from '../../../src/fhir/store/index-extraction.js';
 
@@ -38,4 +38,20 @@ describe('auditIndexRows equals full FHIRPath extraction', () => {
       }
     });
   }
+});
+
+describe('the audit journal packs a disclosed list and gives it back unchanged', () => {
+  it.each([
+    ['a search page', ['Observation/a-1/_history/1', 'Observation/b.2/_history/12', 'Condition/c/_history/3']],
+    ['types interleaved, unversioned references', ['Patient/p1', 'Observation/o1/_history/2', 'Patient/p2/_history/1', 'Patient/p3']],
+    ['nothing', []],
+  ])('%s', (_name, refs) => {
+    const packed = packDisclosed(refs);
+    expect(unpackDisclosed(packed)).toEqual(refs);
+    if (refs.length) expect(packed.length).toBeLessThan(JSON.stringify(refs).length);
+  });
+
+  it('writes each type once per run of it', () => {
+    expect(packDisclosed(['Observation/a/_history/1', 'Observation/b/_history/2', 'Patient/p', 'Observation/c/_history/1'])).toBe('Observation/ a/1 b/2 Patient/ p Observation/ c/1');
+  });
 });
