@@ -112,8 +112,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // journalled before they leave and indexed as AuditEvents when this process is quiet, and
   // always before anything reads AuditEvents (the Repository's and the export's beforeRead).
   const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now, config.audit);
-  // No message: a database error can quote the row it failed on.
-  audit.start((err) => logger.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry'));
+  audit.start(logger);
   const { repo, labeler } = createWritePath({
     config,
     db,

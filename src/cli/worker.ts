@@ -52,7 +52,7 @@ export async function startWorkers(opts: {
   const consent = opts.consent ?? workerConsentEngine(config, db, ownCache);
   // Its own audit trail indexes the journal in this process's quiet time too (the gateway's when in-process).
   const ownAudit = opts.consent ? undefined : consent.opts.audit;
-  ownAudit?.start((err) => logger.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry'));
+  ownAudit?.start(logger);
   const exportWorker = initExportWorker({
     consent,
     db,

@@ -3,7 +3,8 @@
 // (`AuditEvent?entity=Patient/x` is the accounting of disclosures for a person;
 // `AuditEvent?agent=Organization/y` what a partner received). It holds references and codes only:
 // no names, identifiers or content. Decision: a full AuditEvent rather than a compact table —
-// one store, one search engine, one access rule (policy.json restrictedTypes: SMA only).
+// one store, one search engine, one access rule (policy.json restrictedTypes: SMA only); the
+// audit journal is only the way in (committed per disclosure, indexed in batches: AuditTrail).
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
 import { extractIndexRows, type IndexRows } from '../fhir/store/index-extraction.js';
@@ -11,6 +12,7 @@ import { dateRange } from '../fhir/store/dates.js';
 import { insertVersionsSql, type VersionWrite } from '../fhir/store/index-writer.js';
 import type { Sql } from '../fhir/store/database.js';
 import type { Repository } from '../fhir/store/repository.js';
+import type { Logger } from '../logger.js';
 import type { RecipientProfile } from './decision-point.js';
 import { ACT_REASON } from './vocabulary.js';
 
@@ -162,9 +164,9 @@ export interface AuditWriteOptions {
   concurrency: number;
   /** Most events in one journal statement. */
   maxBatch: number;
-  /** The indexer runs once no disclosure has been recorded here for this long (ms)… */
+  /** The background indexer runs once the journal has taken no new row for this long (ms)… */
   quietMs: number;
-  /** …or, however busy, once this many of this process's events wait in the journal. */
+  /** …or, however busy, once the journal holds this many rows. */
   maxBacklog: number;
   /** Journal rows indexed per transaction. */
   indexBatch: number;
@@ -235,7 +237,7 @@ export class AuditTrail {
   private ticking?: Promise<void>;
 
   /**
-   * Writes into `repo`'s database. A disclosure's AuditEvent is committed to the audit journal
+   * Writes into `repo`'s database. A disclosure's record is committed to the audit journal
    * (one row of JSON) before `record` resolves, so a disclosure is on record before it leaves;
    * the indexer (`index`, run by `start` in the background and by the Repository's `beforeRead`
    * before any read of AuditEvents) moves journal rows into the resource store with their search
@@ -355,10 +357,12 @@ export class AuditTrail {
    * every process's — has taken no new row for `quietMs`, or holds `maxBacklog` rows however
    * busy the gateways are. Looking at the journal rather than at this process's own requests
    * keeps an idle process from indexing while another serves a burst on the same machine.
-   * Errors are retried at the next tick (`onError` hears of them; the rows stay in the journal).
+   * Errors are retried at the next tick (logged by code only: a database error can quote the row
+   * it failed on; the rows stay in the journal).
    */
-  start(onError: (err: unknown) => void = () => undefined): void {
+  start(logger?: Pick<Logger, 'error'>): void {
     if (this.timer) return;
+    const onError = (err: unknown): void => logger?.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry');
     let newest: string | null = null;
     let changedAt = Date.now();
     const tick = async (): Promise<void> => {

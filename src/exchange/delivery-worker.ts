@@ -142,7 +142,7 @@ async function workerConsentFilter(
     part2Organizations: new Set(directory.organizations.filter((o) => o.part2Program).map((o) => o.id)),
   });
   const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }), undefined, config.audit);
-  audit.start((err) => logger.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry'));
+  audit.start(logger);
   // What it writes (delivery log, AuditEvents) is none of what the cache holds: notifications empty it.
   const contextCache = new DisclosureContextCache();
   await contextCache.start(db);
