@@ -109,7 +109,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const contextCache = new DisclosureContextCache();
   await contextCache.start(db);
   // Audit records are server-made: no labeler, no validation, no write hooks. Disclosures are
-  // journalled before they leave and indexed as AuditEvents when this process is quiet, and
+  // journalled before they leave and indexed as AuditEvents when the journal is quiet, and
   // always before anything reads AuditEvents (the Repository's and the export's beforeRead).
   const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now, config.audit);
   audit.start(logger);
