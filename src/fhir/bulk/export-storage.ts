@@ -7,8 +7,11 @@ import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 
 export interface FileSink {
-  /** Appends text or bytes; resolves once the sink can take more (backpressure). */
-  write(chunk: string | Buffer): Promise<void>;
+  /**
+   * Appends text or bytes; resolves once the sink can take more (backpressure). `released` is
+   * called once the sink no longer holds `chunk` (written, or failed): a Buffer may then be reused.
+   */
+  write(chunk: string | Buffer, released?: () => void): Promise<void>;
   /** Flushes and closes; the file is complete and readable after this. */
   close(): Promise<void>;
   /** Closes without keeping the file. */
@@ -44,9 +47,9 @@ export class LocalExportStorage implements ExportStorage {
     let failed: Error | undefined;
     out.on('error', (err) => (failed = err));
     return {
-      async write(chunk) {
+      async write(chunk, released) {
         if (failed) throw failed;
-        if (!out.write(chunk)) await once(out, 'drain');
+        if (!out.write(chunk, released && (() => released()))) await once(out, 'drain');
       },
       async close() {
         if (failed) throw failed;
