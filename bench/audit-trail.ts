@@ -10,10 +10,8 @@
 // puts those that wait into one statement). A fresh schema, dropped at the end.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import pg from 'pg';
 import { AuditTrail, type DisclosureRecord } from '../src/consent/audit.js';
 import { openDatabase } from '../src/fhir/store/open-database.js';
-import { Repository } from '../src/fhir/store/repository.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
 const args = Object.fromEntries(
@@ -52,7 +50,7 @@ const schema = `bench_audit_${randomBytes(4).toString('hex')}`;
 const db = await openDatabase({ databaseUrl: DATABASE_URL, dataDir: '', schema });
 const rows: string[] = [];
 try {
-  const trail = new AuditTrail(new Repository(db));
+  const trail = new AuditTrail(db);
   for (const concurrency of CONCURRENCY) {
     // 200 disclosures, cycled: building (and collecting) a fresh one per event would be measured too.
     const list = Array.from({ length: 200 }, disclosure);
@@ -70,11 +68,8 @@ try {
     process.stderr.write(`concurrency ${concurrency}: record ${JSON.stringify(r)}, index ${JSON.stringify(i)}\n`);
   }
 } finally {
+  await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await db.close();
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await c.end();
 }
 process.stdout.write(
   [

@@ -187,7 +187,7 @@ async function exportPhase(args: Args, consentOn: boolean, audited = true): Prom
     partners,
     policy: loadPolicy(config.policyFile),
     labeler: createWritePath({ config, db, partners }).labeler,
-    audit: audited ? new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` })) : undefined,
+    audit: audited ? new AuditTrail(db) : undefined,
     contextCache,
   };
   const consent = consentOn ? new ConsentEngine(engineOpts) : new DiscloseEverything(engineOpts);

@@ -20,7 +20,7 @@ import pg from 'pg';
 import type { Resource } from '@medplum/fhirtypes';
 import { loadPartners } from '../src/config/partners.js';
 import { loadPolicy } from '../src/config/policy.js';
-import { AuditTrail, auditIndexRows } from '../src/consent/audit.js';
+import { AuditTrail } from '../src/consent/audit.js';
 import { decide } from '../src/consent/decision-point.js';
 import { consentsFor } from '../src/consent/consent-store.js';
 import { ConsentEngine } from '../src/consent/engine.js';
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     await loadCoveredPatients(repo, PATIENTS, PER_PATIENT);
     await db.query('ANALYZE');
 
-    const engineWith = new ConsentEngine({ db, partners, policy, labeler, audit: new AuditTrail(new Repository(db, { baseUrl: 'http://bench/fhir', extractIndex: auditIndexRows })) });
+    const engineWith = new ConsentEngine({ db, partners, policy, labeler, audit: new AuditTrail(db) });
     const engineWithout = new ConsentEngine({ db, partners, policy, labeler });
     const recipient = { organizationId: 'mco-bluecare', purposeOfUse: 'HPAYMT', clientId: 'bluecare-care-mgmt' };
     const validator = Validator.fromProfileDir('profiles');

@@ -26,7 +26,7 @@ import { sourceFromRequester } from './exchange/write-source.js';
 import { loadPartners } from './config/partners.js';
 import { partnerResources } from './config/partner-resources.js';
 import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
-import { AuditTrail, auditIndexRows, type DisclosureChannel } from './consent/audit.js';
+import { AuditTrail, type DisclosureChannel } from './consent/audit.js';
 import { ConsentEngine, type ConsentEngineOptions } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { DisclosureContextCache } from './consent/disclosure-context-cache.js';
@@ -111,7 +111,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // Audit records are server-made: no labeler, no validation, no write hooks. Disclosures are
   // journalled before they leave and indexed as AuditEvents when the journal is quiet, and
   // always before anything reads AuditEvents (the Repository's and the export's beforeRead).
-  const audit = new AuditTrail(new Repository(db, { baseUrl: fhirBase, now: deps.now, extractIndex: auditIndexRows }), deps.now, config.audit);
+  const audit = new AuditTrail(db, deps.now, config.audit);
   audit.start(logger);
   const { repo, labeler } = createWritePath({
     config,

@@ -103,7 +103,7 @@ export async function startWorkers(opts: {
 function workerConsentEngine(config: GatewayConfig, db: Database, contextCache?: DisclosureContextCache): ConsentEngine {
   const partners = loadPartners(config.partnersFile);
   const { labeler } = createWritePath({ config, db, partners });
-  const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }), undefined, config.audit);
+  const audit = new AuditTrail(db, undefined, config.audit);
   const engine = new ConsentEngine({ db, partners, policy: loadPolicy(config.policyFile), labeler, audit, contextCache });
   setDefaultConsentEngine(engine);
   return engine;

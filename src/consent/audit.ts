@@ -10,8 +10,7 @@ import type { AuditEvent, AuditEventEntity, Resource } from '@medplum/fhirtypes'
 import { extractIndexRows, type IndexRows } from '../fhir/store/index-extraction.js';
 import { dateRange } from '../fhir/store/dates.js';
 import { insertVersionsSql, type VersionWrite } from '../fhir/store/index-writer.js';
-import type { Sql } from '../fhir/store/database.js';
-import type { Repository } from '../fhir/store/repository.js';
+import type { Database, Sql } from '../fhir/store/database.js';
 import type { Logger } from '../logger.js';
 import type { RecipientProfile } from './decision-point.js';
 import { ACT_REASON } from './vocabulary.js';
@@ -172,7 +171,7 @@ export interface AuditWriteOptions {
   indexBatch: number;
 }
 
-export const DEFAULT_AUDIT_OPTIONS: AuditWriteOptions = { concurrency: 1, maxBatch: 64, quietMs: 1000, maxBacklog: 10_000, indexBatch: 500 };
+const DEFAULT_AUDIT_OPTIONS: AuditWriteOptions = { concurrency: 1, maxBatch: 64, quietMs: 1000, maxBacklog: 10_000, indexBatch: 500 };
 
 interface PendingEvent {
   content: string;
@@ -237,7 +236,7 @@ export class AuditTrail {
   private ticking?: Promise<void>;
 
   /**
-   * Writes into `repo`'s database. A disclosure's record is committed to the audit journal
+   * Writes into `db`. A disclosure's record is committed to the audit journal
    * (one row of JSON) before `record` resolves, so a disclosure is on record before it leaves;
    * the indexer (`index`, run by `start` in the background and by the Repository's `beforeRead`
    * before any read of AuditEvents) moves journal rows into the resource store with their search
@@ -252,7 +251,7 @@ export class AuditTrail {
    * all of its events are on record, or none and every one of their disclosures fails.
    */
   constructor(
-    private readonly repo: Repository,
+    private readonly db: Database,
     private readonly now: () => Date = () => new Date(),
     opts: Partial<AuditWriteOptions> = {},
   ) {
@@ -284,7 +283,7 @@ export class AuditTrail {
 
   private async journal(contents: string[]): Promise<void> {
     // One JSON array parameter: no escaping of each event as an element of a PostgreSQL array literal.
-    const written = await this.repo.db.query<{ n: number }>(
+    const written = await this.db.query<{ n: number }>(
       'WITH i AS (INSERT INTO audit_journal (entry) SELECT e FROM json_array_elements($1::json) AS e RETURNING 1) SELECT count(*)::int AS n FROM i',
       [`[${contents.join(',')}]`],
       { prepare: true },
@@ -301,15 +300,7 @@ export class AuditTrail {
     if (tx) return this.indexAll(tx);
     if (this.queued) return this.queued;
     if (!this.running) {
-      this.running = this.indexAll().then(
-        () => {
-          this.running = undefined;
-        },
-        (err: unknown) => {
-          this.running = undefined;
-          throw err;
-        },
-      );
+      this.running = this.indexAll().finally(() => (this.running = undefined));
       return this.running;
     }
     // A run in progress may have read the journal before this call: queue a fresh one after it.
@@ -327,7 +318,7 @@ export class AuditTrail {
 
   private async indexAll(tx?: Sql): Promise<void> {
     for (;;) {
-      const n = tx ? await this.indexBatch(tx) : await this.repo.db.transaction((t) => this.indexBatch(t));
+      const n = tx ? await this.indexBatch(tx) : await this.db.transaction((t) => this.indexBatch(t));
       // A short batch: the journal held no more rows when it was read.
       if (n < this.opts.indexBatch) return;
     }
@@ -367,7 +358,7 @@ export class AuditTrail {
     let changedAt = Date.now();
     const tick = async (): Promise<void> => {
       if (this.running || !this.timer) return;
-      const { lo, hi } = (await this.repo.db.query<{ lo: string | null; hi: string | null }>('SELECT min(seq) AS lo, max(seq) AS hi FROM audit_journal', [], { prepare: true })).rows[0];
+      const { lo, hi } = (await this.db.query<{ lo: string | null; hi: string | null }>('SELECT min(seq) AS lo, max(seq) AS hi FROM audit_journal', [], { prepare: true })).rows[0];
       if (hi !== newest) {
         newest = hi;
         changedAt = Date.now();

@@ -18,7 +18,6 @@ import { ConsentEngine } from '../consent/engine.js';
 import { DisclosureContextCache } from '../consent/disclosure-context-cache.js';
 import { Labeler } from '../consent/labeler.js';
 import { loadValueSets } from '../consent/value-sets.js';
-import { Repository } from '../fhir/store/repository.js';
 import { OutboxDispatcher } from './dispatcher.js';
 import { execDeliveryJob } from './exec-delivery-job.js';
 import type { ExchangeMetrics } from './exchange-metrics.js';
@@ -141,7 +140,7 @@ async function workerConsentFilter(
     valueSets: loadValueSets(),
     part2Organizations: new Set(directory.organizations.filter((o) => o.part2Program).map((o) => o.id)),
   });
-  const audit = new AuditTrail(new Repository(db, { baseUrl: `${config.baseUrl}/fhir` }), undefined, config.audit);
+  const audit = new AuditTrail(db, undefined, config.audit);
   audit.start(logger);
   // What it writes (delivery log, AuditEvents) is none of what the cache holds: notifications empty it.
   const contextCache = new DisclosureContextCache();

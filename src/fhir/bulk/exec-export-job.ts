@@ -91,8 +91,9 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
 /**
  * The AuditEvents of pages already written, still being committed: an event is written while the
  * next pages are processed. At most `limit` in flight (memory stays flat: they are already sent);
- * a failed one fails the export. An event of Patient pages (their people indexed) takes the
- * database longer than Node takes for the next page: with 2 in flight the export waited on them.
+ * a failed one fails the export. Sized when each event was indexed on the spot (an event of
+ * Patient pages took the database longer than Node took for the next page); since the audit
+ * journal an event is one row, indexed later (consent/audit.ts).
  */
 class PendingAudits {
   private readonly pending: Promise<void>[] = [];

@@ -49,7 +49,7 @@ export class LocalExportStorage implements ExportStorage {
     return {
       async write(chunk, released) {
         if (failed) throw failed;
-        if (!out.write(chunk, released && (() => released()))) await once(out, 'drain');
+        if (!out.write(chunk, released)) await once(out, 'drain');
       },
       async close() {
         if (failed) throw failed;

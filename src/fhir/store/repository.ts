@@ -8,7 +8,7 @@ import { outcomes } from '../outcomes.js';
 import { searchCountSql, searchPageSql } from '../search/search-sql.js';
 import type { SearchRequest } from '../search/search-request.js';
 import type { Database, Sql } from './database.js';
-import { extractIndexRows, type IndexRows } from './index-extraction.js';
+import { extractIndexRows } from './index-extraction.js';
 import { deleteIndexSql, writeVersionSql, writeVersionsSql } from './index-writer.js';
 
 export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -44,11 +44,6 @@ export interface RepositoryOptions {
    * process's caches of stored data (consent's disclosure context). Must not throw.
    */
   afterCommit?: (resourceTypes: ReadonlySet<string>) => void;
-  /**
-   * Search-index rows of a resource; defaults to the FHIRPath extraction. The audit trail
-   * supplies its own: an AuditEvent naming 1,000 people costs ~1 s through FHIRPath.
-   */
-  extractIndex?: (resource: Resource) => IndexRows;
   /**
    * Awaited before a read, vread, history or search can return resources of these types
    * (undefined: of any type, an `_include` without a target type): completes writes committed
@@ -94,7 +89,7 @@ interface Row {
 }
 
 export class Repository {
-  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'extractIndex' | 'beforeRead'>> & RepositoryOptions;
+  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'beforeRead'>> & RepositoryOptions;
 
   /** Rows read and locked by `prefetch`, each used once by `update` (undefined: no row). */
   private readonly prefetched = new Map<string, Row | undefined>();
@@ -354,7 +349,7 @@ export class Repository {
           lastUpdated,
           content: JSON.stringify(resource),
           replace: !!cur,
-          rows: (repo.opts.extractIndex ?? extractIndexRows)(resource),
+          rows: extractIndexRows(resource),
         })),
       );
       // Not prepared (unlike writeVersionSql): joins over the arrays need a plan that knows their size.
@@ -403,7 +398,7 @@ export class Repository {
     // meta.versionId does not change validity: validate once, whichever version this becomes.
     let resource = stamp(cur ? String(Number(cur.version_id) + 1) : '1');
     this.opts.validate?.(resource);
-    const rows = (this.opts.extractIndex ?? extractIndexRows)(resource);
+    const rows = extractIndexRows(resource);
     const run = async (r: T, replace: boolean): Promise<number> => {
       const q = writeVersionSql(
         { resourceType: r.resourceType, id, versionId: r.meta?.versionId as string, lastUpdated, content: JSON.stringify(r) },

@@ -23,6 +23,7 @@ import { LocalExportStorage } from '../../../src/fhir/bulk/export-storage.js';
 import { kickOff } from '../../../src/fhir/bulk/kick-off.js';
 import { loadDefinitions } from '../../../src/fhir/definitions.js';
 import { parseSearchRequest } from '../../../src/fhir/search/search-request.js';
+import type { Database } from '../../../src/fhir/store/database.js';
 import { Repository } from '../../../src/fhir/store/repository.js';
 import { silentLogger } from '../../../src/logger.js';
 import { openTestDatabase, type TestDatabase } from '../../helpers/database.js';
@@ -37,10 +38,10 @@ const fhirBase = 'http://test/fhir';
 class FailingAuditTrail extends AuditTrail {
   calls = 0;
   constructor(
-    repo: Repository,
+    db: Database,
     private readonly failAt: number,
   ) {
-    super(repo);
+    super(db);
   }
   override async record(rec: DisclosureRecord): Promise<void> {
     if (++this.calls === this.failAt) throw new Error('audit store unavailable');
@@ -107,7 +108,7 @@ async function runExport(audit: AuditTrail): Promise<{ result: string; files: st
 const auditEvents = async (trail: AuditTrail): Promise<number> => (await trail.index(), await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
 
 it('completes with one committed AuditEvent per BULK_AUDIT_EVENT_RESOURCES disclosed, the rest in a last one', async () => {
-  const trail = new AuditTrail(new Repository(t.db));
+  const trail = new AuditTrail(t.db);
   const before = await auditEvents(trail);
   const { result, id } = await runExport(trail);
   expect(result).toBe('completed');
@@ -118,7 +119,7 @@ it('completes with one committed AuditEvent per BULK_AUDIT_EVENT_RESOURCES discl
 
 it('fails, with no files, when any of its AuditEvents cannot be written (the last one too)', async () => {
   for (const failAt of [1, 2, 3]) {
-    const { result, files, id } = await runExport(new FailingAuditTrail(new Repository(t.db), failAt));
+    const { result, files, id } = await runExport(new FailingAuditTrail(t.db, failAt));
     expect(result).toBe('failed');
     expect(files).toEqual([]);
     expect((await exportJobs.get(t.db, id))?.output ?? []).toEqual([]);
@@ -126,7 +127,7 @@ it('fails, with no files, when any of its AuditEvents cannot be written (the las
 });
 
 it('indexes each person once per export: AuditEvent?patient= finds the export, whose events list every disclosed resource', async () => {
-  const trail = new AuditTrail(new Repository(t.db));
+  const trail = new AuditTrail(t.db);
   const { result, id } = await runExport(trail);
   expect(result).toBe('completed');
   await trail.index();

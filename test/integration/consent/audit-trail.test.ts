@@ -54,7 +54,7 @@ describe.each(STORE_KINDS)('AuditTrail (%s)', (kind) => {
   });
   afterAll(() => t.drop());
 
-  const trailOn = (db: Database, opts: Partial<AuditWriteOptions> = {}): AuditTrail => new AuditTrail(new Repository(db, { baseUrl: 'http://test/fhir' }), undefined, opts);
+  const trailOn = (db: Database, opts: Partial<AuditWriteOptions> = {}): AuditTrail => new AuditTrail(db, undefined, opts);
   /** Journal rows about a person (not yet indexed). */
   const journalled = async (patient: string): Promise<number> =>
     (await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_journal WHERE entry->'record'->'patientIds'->>0 = $1`, [patient])).rows[0].n;

@@ -44,7 +44,7 @@ beforeAll(async () => {
   loadDefinitions();
   t = await openTestDatabase('postgres');
   const labeler = new Labeler({ valueSets: loadValueSets(), part2Organizations: new Set(['aco-riverside']) });
-  audit = new AuditTrail(new Repository(t.db, { baseUrl: 'http://test/fhir' }));
+  audit = new AuditTrail(t.db);
   repo = new Repository(t.db, { prepare: (tx, r) => labeler.prepare(tx, r), baseUrl: 'http://test/fhir' });
   engine = new ConsentEngine({
     db: t.db,
