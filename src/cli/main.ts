@@ -1,5 +1,6 @@
 // The `lead-gateway` command line. One file per command; this file only registers them.
 import { Command } from 'commander';
+import { DataDirInUseError } from '../fhir/store/data-dir-lock.js';
 import { registerAlign } from './align.js';
 import { registerIngest } from './ingest.js';
 import { registerSamples } from './samples.js';
@@ -23,4 +24,12 @@ registerIngest(program, process.env);
 registerSamples(program);
 registerAlign(program, process.env);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Every command that opens the store can meet it; the message says what to do, a stack would not.
+  if (!(err instanceof DataDirInUseError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  // Exit now: serve may already hold connections (Redis) that would keep the process alive.
+  process.exit(1);
+}

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import pg from 'pg';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -194,8 +195,19 @@ export interface PgliteOptions {
 
 export async function openPglite(opts: PgliteOptions): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
-  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const db = opts.dataDir ? await PGlite.create(opts.dataDir) : await PGlite.create();
+  let lock: DataDirLock | undefined;
+  if (opts.dataDir) {
+    mkdirSync(opts.dataDir, { recursive: true });
+    // Before PGlite touches the files: a second process must not open them at all.
+    lock = lockDataDir(opts.dataDir);
+  }
+  let db: InstanceType<typeof PGlite>;
+  try {
+    db = opts.dataDir ? await PGlite.create(opts.dataDir) : await PGlite.create();
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   // PGlite is one connection: a transaction holds it, so queries from outside the transaction
   // wait for it (PGlite queues them). Nested use of `db` inside `fn` would deadlock: callers use tx.
   return {
@@ -219,7 +231,13 @@ export async function openPglite(opts: PgliteOptions): Promise<Database> {
           },
         }),
       ),
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        lock?.release();
+      }
+    },
     // One connection in this process: it is never lost, and it sees its own commits' notifications.
     listen: async (channel, onNotify) => {
       const unlisten = await db.listen(channel, (payload) => onNotify(payload));

@@ -17,6 +17,12 @@ export async function openDatabase(cfg: StoreConfig): Promise<Database> {
   const db = cfg.databaseUrl
     ? await openPostgres({ connectionString: cfg.databaseUrl, schema: cfg.schema })
     : await openPglite({ dataDir: cfg.inMemory ? undefined : join(cfg.dataDir, 'pglite') });
-  await migrate(db);
+  try {
+    await migrate(db);
+  } catch (err) {
+    // Closed, so the embedded store's data-directory lock goes with it.
+    await db.close().catch(() => undefined);
+    throw err;
+  }
   return db;
 }
