@@ -87,11 +87,16 @@ export function registerDeliveries(program: Command, env: NodeJS.ProcessEnv): vo
     .option('--all-dead', 'every dead delivery (with --partner: of that destination)')
     .option('--partner <organization-id>', 'with --all-dead: only this destination')
     .action(async (ids: string[], o: { allDead?: boolean; partner?: string }) => {
+      if (!o.allDead && !ids.length) {
+        process.stderr.write('Nothing to replay (give delivery ids or --all-dead)\n');
+        process.exitCode = 2;
+        return;
+      }
       await withDb(env, async (db, config) => {
         const targets = o.allDead ? (await outbox.list(db, { state: 'dead', destination: o.partner, limit: 100000 })).map((r) => r.id) : ids;
         if (!targets.length) {
-          process.stderr.write('Nothing to replay (give delivery ids or --all-dead)\n');
-          process.exitCode = 2;
+          // Asked for every dead letter and there are none: nothing to do is not an error.
+          process.stderr.write(`No dead-lettered deliveries${o.partner ? ` for ${o.partner}` : ''}: nothing to replay\n`);
           return;
         }
         const queues = new DeliveryQueues({ redisUrl: config.redisUrl, prefix: config.exchange.queuePrefix, attempts: config.exchange.attempts });

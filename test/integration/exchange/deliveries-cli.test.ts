@@ -149,12 +149,18 @@ describe('lead-gateway deliveries', () => {
     expect(now.find((r) => r.id === first.id)).toMatchObject({ state: 'pending', replays: 1 });
     expect(now.filter((r) => r.id !== first.id).every((r) => r.state === 'dead')).toBe(true);
 
-    expect((await cli('replay', '--all-dead', '--partner', 'aco-elsewhere')).code).toBe(2); // nothing to replay
+    // No dead letters for that partner: nothing to do, not an error; no ids and no --all-dead: usage.
+    const none = await cli('replay', '--all-dead', '--partner', 'aco-elsewhere');
+    expect([none.code, none.stderr]).toEqual([0, 'No dead-lettered deliveries for aco-elsewhere: nothing to replay\n']);
+    const usage = await cli('replay');
+    expect([usage.code, usage.stderr]).toEqual([2, 'Nothing to replay (give delivery ids or --all-dead)\n']);
     const all = await cli('replay', '--all-dead', '--partner', 'aco-test');
     expect(all.code).toBe(0);
     expect(all.stderr).toContain(`${rest.length} of ${rest.length} deliveries back in the outbox`);
     now = await rows();
     expect(now.every((r) => r.state === 'pending' && r.replays === 1)).toBe(true);
+    const noneLeft = await cli('replay', '--all-dead');
+    expect([noneLeft.code, noneLeft.stderr]).toEqual([0, 'No dead-lettered deliveries: nothing to replay\n']);
     expect((await receiverCounts(receiver)).versions).toBe(0);
 
     // The receiver is fixed (its fault plan is empty): a worker sends the replays.
