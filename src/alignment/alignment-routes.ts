@@ -45,7 +45,7 @@ export function alignmentRoutes(opts: AlignmentRoutesOptions): Router {
       if (opts.disclose && !(await opts.disclose(caller, [patient])).length) throw outcomes.notFound(`Patient/${id}`);
       const period = periodParam ?? (await decidedPeriods(opts.db, id))[0];
       const decision = period ? await readDecision(opts.db, period, id) : undefined;
-      if (!decision) throw outcomes.notFound(`No alignment decision for Patient/${id}${period ? ` in ${period}` : ''}`);
+      if (!decision) throw outcomes.notFoundMessage(`No alignment decision for Patient/${id}${period ? ` in ${period}` : ''}`);
       const fullView = caller.organizationType === 'SMA' || caller.organizationType === 'MCO';
       send(res, { status: 200, body: explainAlignment(decision, { organizationId: caller.organizationId, fullView }) });
     })().catch(next);

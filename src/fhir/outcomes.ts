@@ -40,6 +40,8 @@ export const outcomes = {
   unauthorized: (msg = 'Authentication required') => fail(401, 'login', msg),
   forbidden: (msg: string) => fail(403, 'forbidden', msg),
   notFound: (what: string) => fail(404, 'not-found', `${what} not found`),
+  /** A 404 whose message is already a sentence ("No alignment decision for …"). */
+  notFoundMessage: (msg: string) => fail(404, 'not-found', msg),
   unknownResourceType: (type: string) => fail(404, 'not-supported', `Unknown resource type "${type}"`),
   methodNotAllowed: (method: string, path: string) =>
     new FhirError(405, outcome('error', 'not-supported', `${method} is not allowed on ${path}`)),

@@ -147,6 +147,8 @@ describe('alignment runs and rosters', () => {
       expect(r.body.resourceType).toBe('OperationOutcome');
     }
     expect((await http('GET', `${gw.fhir}/Patient/${randomUUID()}/$alignment`, undefined, as)).status).toBe(404);
+    const noRun = await http('GET', `${gw.fhir}/Patient/${id('ffs')}/$alignment?period=2027`, undefined, as);
+    expect([noRun.status, noRun.body.issue[0].code, noRun.body.issue[0].diagnostics]).toEqual([404, 'not-found', `No alignment decision for Patient/${id('ffs')} in 2027`]);
     expect((await http('GET', `${gw.fhir}/Patient/${id('ffs')}/$alignment?period=28`, undefined, as)).status).toBe(400);
     expect((await http('GET', `${gw.fhir}/Patient/${id('ffs')}/$alignment`)).status).toBe(401);
   });
