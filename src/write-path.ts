@@ -13,6 +13,7 @@ import { Validator } from './fhir/validation/validator.js';
 import { exchangeWriteHook } from './exchange/exchange.js';
 import { Labeler } from './consent/labeler.js';
 import { loadValueSets } from './consent/value-sets.js';
+import { factsOfStoredText } from './consent/stored-resource.js';
 import { riskInputWriteHook } from './risk/risk-pending.js';
 import { composeWriteHooks, type WriteHook, type WriteHookContext } from './care/write-hooks.js';
 import { changeInConditionHook } from './care/change-in-condition/intake-hook.js';
@@ -76,6 +77,8 @@ export function createWritePath(opts: WritePathOptions): WritePath {
     baseUrl: `${config.baseUrl}/fhir`,
     afterCommit: opts.afterCommit,
     beforeRead: opts.beforeRead,
+    // Found once per version, so a disclosure of it need not scan its text (stored-resource.ts).
+    disclosureFacts: factsOfStoredText,
     now: opts.now,
   };
   const repo = new Repository(opts.db, repoOpts);

@@ -22,7 +22,7 @@ import type { DisclosureSeries, FilterResult, Recipient, StoredFilterResult, Sto
 import { labelsOf, type Labeler, type Labels } from './labeler.js';
 import { applyObligations } from './obligations.js';
 import { patientsOf } from './patients-of.js';
-import { cutStored, scanStored, type StoredFacts } from './stored-resource.js';
+import { cutStored, scanStored, storedFacts, type StoredFacts } from './stored-resource.js';
 
 export interface ConsentEngineOptions {
   db: Database;
@@ -163,8 +163,8 @@ export class ConsentEngine {
     const profile = this.profile(recipient);
     if (!profile) return { texts: rows.map(() => undefined), withheld: rows.length };
     const now = this.now();
-    const items: StoredItem[] = rows.map(({ resourceType, content: text }) => {
-      const facts = scanStored(text, resourceType);
+    const items: StoredItem[] = rows.map(({ resourceType, content: text, facts: recorded }) => {
+      const facts = (recorded && storedFacts(recorded, text, resourceType)) || scanStored(text, resourceType);
       const labelled = facts && this.labelsOfStored(facts);
       // Labels from meta are complete only when the current rules made them (§4.3 C7).
       if (facts && labelled) return { text, facts, labels: labelled, patientIds: facts.patientIds };

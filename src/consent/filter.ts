@@ -28,6 +28,8 @@ export interface FilterResult<T extends Resource = Resource> {
 export interface StoredRow {
   resourceType: string;
   content: string;
+  /** What the store recorded of this text when it was written (`disclosure_facts`): spares the scan. */
+  facts?: string | null;
 }
 
 export interface StoredFilterResult {

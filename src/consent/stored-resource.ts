@@ -34,6 +34,8 @@ export interface StoredFacts {
   narrative?: [number, number];
   /** `display` members of References (objects with `reference`, or `identifier` and no `system`), sorted. */
   displays: [number, number][];
+  /** Where the root `meta` value is, when there is one. */
+  metaAt?: [number, number];
 }
 
 class NotScannable extends Error {}
@@ -155,8 +157,77 @@ function scan(s: string, resourceType: string): StoredFacts {
   }
   if (narrative && displays.some(([a, b]) => a <= narrative[1] && narrative[0] <= b)) bail();
   const patientIds = resourceType === 'Patient' ? [id] : [...patients];
-  return { resourceType, id, meta, labelMeta, patientIds, narrative, displays };
+  return { resourceType, id, meta, labelMeta, patientIds, narrative, displays, ...(meta ? { metaAt: metaRange } : {}) };
 }
+
+/**
+ * A scan's facts as the store keeps them beside the version they describe (the
+ * `disclosure_facts` column, written with it): the text's length, the meta, narrative and
+ * display ranges, the people. Undefined when an id would not survive the encoding.
+ */
+export function encodeFacts(f: StoredFacts, text: string): string | undefined {
+  if (!f.patientIds.every((p) => FACT_ID.test(p))) return undefined;
+  const range = (r?: [number, number]): string => (r ? `${r[0]} ${r[1]}` : '-1 -1');
+  return `1|${text.length}|${range(f.metaAt)}|${range(f.narrative)}|${f.displays.flat().join(' ')}|${f.patientIds.join(' ')}`;
+}
+
+/** What the write path keeps with a version written as `text` (RepositoryOptions.disclosureFacts). */
+export function factsOfStoredText(resourceType: string, text: string): string | undefined {
+  const facts = scanStored(text, resourceType);
+  return facts && encodeFacts(facts, text);
+}
+
+/** An R4 id (the people's ids are joined by spaces). */
+const FACT_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * The facts of `text` from what the store kept when it was written (encodeFacts), without
+ * scanning it; undefined — scan instead — unless they fit this very text: same length, and
+ * every range where its member is (a `"meta": ` before the meta, `, "text": ` opening the
+ * narrative, each display cut on a `"display": ` member). The store keeps facts only for the
+ * exact text it returns (index-writer.ts), so these checks only guard against a mistake.
+ */
+export function storedFacts(encoded: string, text: string, resourceType: string): StoredFacts | undefined {
+  const parts = encoded.split('|');
+  if (parts.length !== 6 || parts[0] !== '1' || Number(parts[1]) !== text.length || !textAt(text, 0, ID_PREFIX)) return undefined;
+  const idEnd = text.indexOf('"', ID_PREFIX.length);
+  const id = text.slice(ID_PREFIX.length, idEnd);
+  if (idEnd < 0 || id.includes('\\')) return undefined;
+  const [mf, mt] = parts[2].split(' ').map(Number);
+  const [nf, nt] = parts[3].split(' ').map(Number);
+  const cuts = parts[4] ? parts[4].split(' ').map(Number) : [];
+  if (cuts.length % 2) return undefined;
+  let meta: Meta | undefined;
+  let labelMeta: Readonly<Meta> | undefined;
+  if (mf >= 0) {
+    if (!textAt(text, mf - META_KEY.length, META_KEY) || text.charCodeAt(mf) !== 0x7b || text.charCodeAt(mt - 1) !== 0x7d) return undefined;
+    const known = knownMeta(text, mf);
+    if (known && known.end !== mt) return undefined;
+    [meta, labelMeta] = known ? [known.meta, known.labelMeta] : parseMeta(text.slice(mf, mt));
+  }
+  let narrative: [number, number] | undefined;
+  if (nf >= 0) {
+    if (!textAt(text, nf, NARRATIVE_MEMBER) || !memberEnds(text, nt)) return undefined;
+    narrative = [nf, nt];
+  }
+  const displays: [number, number][] = [];
+  for (let i = 0; i < cuts.length; i += 2) {
+    const [a, b] = [cuts[i], cuts[i + 1]];
+    // displayCut's two shapes: the object's first member (cut with the ", " after it), or a later one (with the ", " before).
+    const first = text.charCodeAt(a - 1) === 0x7b && textAt(text, a, DISPLAY_MEMBER) && textAt(text, b - 2, ', ');
+    const later = textAt(text, a, `, ${DISPLAY_MEMBER}`) && memberEnds(text, b);
+    if (!(first || later) || b <= a) return undefined;
+    displays.push([a, b]);
+  }
+  const patientIds = parts[5] ? parts[5].split(' ') : [];
+  return { resourceType, id, meta, labelMeta, patientIds, narrative, displays, ...(meta ? { metaAt: [mf, mt] as [number, number] } : {}) };
+}
+
+const META_KEY = '"meta": ';
+const NARRATIVE_MEMBER = ', "text": {';
+const DISPLAY_MEMBER = '"display": "';
+/** A member's value ends at b: the next member or the object's end follows. */
+const memberEnds = (s: string, b: number): boolean => s.charCodeAt(b) === 0x2c || s.charCodeAt(b) === 0x7d;
 
 /**
  * A stored meta, parsed. Meta texts differ from row to row only in versionId and lastUpdated,

@@ -63,6 +63,8 @@ export interface StoredRow {
   resourceType: string;
   id: string;
   content: string;
+  /** The version's disclosure facts, where the store keeps them (RepositoryOptions.disclosureFacts). */
+  facts?: string | null;
 }
 
 export class FhirRouter {
@@ -125,7 +127,7 @@ export class FhirRouter {
     let disclosed: Resource | undefined;
     if (this.opts.discloseStored) {
       // Withheld reads as absent — before the ETag check, or a 304 would confirm it exists.
-      const [text] = await this.opts.discloseStored(req, [{ resourceType: type, id, content: r.content }]);
+      const [text] = await this.opts.discloseStored(req, [{ resourceType: type, id, content: r.content, facts: r.facts }]);
       if (text === undefined) throw outcomes.notFound(`${type}/${id}`);
       r.content = text;
     } else if (this.opts.disclose) {
@@ -238,13 +240,14 @@ export class FhirRouter {
   /** Filters matches and includes through the consent seam, keeping stored order. */
   private async discloseSearch(req: FhirRequest, result: Awaited<ReturnType<Repository['search']>>, type: string): Promise<Awaited<ReturnType<Repository['search']>>> {
     if (this.opts.discloseStored) {
-      const rows = [...result.matches.map((m) => ({ resourceType: type, id: m.id, content: m.content })), ...result.included];
+      const rows = [...result.matches.map((m) => ({ resourceType: type, id: m.id, content: m.content, facts: m.facts })), ...result.included];
       const texts = await this.opts.discloseStored(req, rows);
       const n = result.matches.length;
       return {
         ...result,
-        matches: result.matches.flatMap((m, i) => (texts[i] === undefined ? [] : [{ ...m, content: texts[i] as string }])),
-        included: result.included.flatMap((m, i) => (texts[n + i] === undefined ? [] : [{ ...m, content: texts[n + i] as string }])),
+        // The disclosed text may be cut: the stored text's facts no longer describe it.
+        matches: result.matches.flatMap((m, i) => (texts[i] === undefined ? [] : [{ id: m.id, content: texts[i] as string }])),
+        included: result.included.flatMap((m, i) => (texts[n + i] === undefined ? [] : [{ resourceType: m.resourceType, id: m.id, content: texts[n + i] as string }])),
       };
     }
     const disclose = this.opts.disclose as NonNullable<RouterOptions['disclose']>;

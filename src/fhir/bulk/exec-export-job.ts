@@ -134,7 +134,7 @@ async function exportType(
     typeFilters: filters,
     baseUrl: deps.fhirBase,
   };
-  const onPage = async (rows: { id: string; content: string }[]): Promise<void> => {
+  const onPage = async (rows: ExportRow[]): Promise<void> => {
     total += await writePage(deps, writer, job, type, rows, audits, series, elements);
     if (Date.now() - lastProgress > 1000) {
       lastProgress = Date.now();
@@ -153,7 +153,9 @@ async function exportType(
   }
 }
 
-type Page = (rows: { id: string; content: string }[]) => Promise<void>;
+/** A stored resource as the export reads it: id, jsonb text, disclosure facts (where kept). */
+type ExportRow = { id: string; content: string; facts: string | null };
+type Page = (rows: ExportRow[]) => Promise<void>;
 
 /** Cursor pages requested ahead of the one being written. */
 const PREFETCH = 2;
@@ -169,18 +171,18 @@ async function streamWithCursor(db: Database, q: { text: string; values: unknown
     // a hash semi-join over 900,000 Observations; docs/benchmarks.md "Bulk Data export").
     await tx.query('SET LOCAL cursor_tuple_fraction = 1.0');
     await tx.query(`DECLARE bulk_export_cursor NO SCROLL CURSOR FOR ${q.text}`, q.values);
-    const fetch = (): Promise<{ id: string; content: string }[]> => {
-      const p = tx.query<{ id: string; content: string }>(`FETCH ${pageSize} FROM bulk_export_cursor`).then((r) => r.rows);
+    const fetch = (): Promise<ExportRow[]> => {
+      const p = tx.query<ExportRow>(`FETCH ${pageSize} FROM bulk_export_cursor`).then((r) => r.rows);
       p.catch(() => undefined); // awaited below; never an unhandled rejection while a page is written
       return p;
     };
     // The next pages are fetched while this one is filtered and written: FETCHes queue on the
     // connection, so the database always has one to work on (PREFETCH + 1 pages in memory).
-    const ahead: Promise<{ id: string; content: string }[]>[] = [];
+    const ahead: Promise<ExportRow[]>[] = [];
     for (let i = 0; i < PREFETCH; i++) ahead.push(fetch());
     for (;;) {
       if (await cancelled()) throw new Cancelled();
-      const rows = await (ahead.shift() as Promise<{ id: string; content: string }[]>);
+      const rows = await (ahead.shift() as Promise<ExportRow[]>);
       if (!rows.length) break;
       const more = rows.length === pageSize;
       if (more) ahead.push(fetch());
@@ -210,7 +212,7 @@ async function streamWithKeyset(
     for (;;) {
       if (await cancelled()) throw new Cancelled();
       const q = exportPageSql({ jobId: input.jobId, resourceType: input.resourceType, afterId, limit: pageSize, transactionTime: input.transactionTime });
-      const rows = (await db.query<{ id: string; content: string }>(q.text, q.values)).rows;
+      const rows = (await db.query<ExportRow>(q.text, q.values)).rows;
       if (!rows.length) break;
       afterId = rows[rows.length - 1].id;
       await onPage(rows);
@@ -230,14 +232,14 @@ async function writePage(
   writer: NdjsonFileWriter,
   job: ExportJob,
   type: string,
-  rows: { content: string }[],
+  rows: ExportRow[],
   audits: PendingAudits,
   series: DisclosureSeries,
   elements?: string[],
 ): Promise<number> {
   const { texts, audited } = await filterStoredForRecipient(
     recipientOf(job),
-    rows.map((r) => ({ resourceType: type, content: r.content })),
+    rows.map((r) => ({ resourceType: type, content: r.content, facts: r.facts })),
     { engine: deps.consent, channel: 'bulk-export', deferAudit: true, series },
   );
   await audits.add(audited);

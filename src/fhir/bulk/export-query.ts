@@ -92,7 +92,7 @@ export function exportStreamSql(q: SelectItemsInput): { text: string; values: un
     });
     conds.push(`(${alts.join(' OR ')})`);
   }
-  return { text: `SELECT r.id, r.content::text AS content FROM resource r WHERE ${conds.join(' AND ')}`, values: b.values };
+  return { text: `SELECT r.id, r.content::text AS content, r.disclosure_facts AS facts FROM resource r WHERE ${conds.join(' AND ')}`, values: b.values };
 }
 
 /** One page of the type's selected resources after `afterId`, as stored JSON text. */
@@ -101,7 +101,7 @@ export function exportPageSql(q: { jobId: string; resourceType: string; afterId:
   values: unknown[];
 } {
   return {
-    text: `SELECT e.id, r.content::text AS content FROM bulk_export_item e
+    text: `SELECT e.id, r.content::text AS content, r.disclosure_facts AS facts FROM bulk_export_item e
       JOIN resource r ON r.resource_type = e.resource_type AND r.id = e.id
       WHERE e.job_id = $1 AND e.resource_type = $2 AND e.id > $3 AND NOT r.deleted AND r.last_updated <= $4::timestamptz
       ORDER BY e.id LIMIT $5`,

@@ -193,13 +193,13 @@ function whereSql(req: SearchRequest, p: Params, baseUrl: string): string {
   return conds.join(' AND ');
 }
 
-/** The page of matches: id and stored JSON text. */
+/** The page of matches: id, stored JSON text and its disclosure facts. */
 export function searchPageSql(req: SearchRequest, baseUrl: string): SqlQuery {
   const p = new Params();
   const where = whereSql(req, p, baseUrl);
   const order = sortSql(req, p);
   // One extra row tells whether a next page exists without counting.
-  const text = `SELECT r.id, r.content::text AS content FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${p.add(req.count + 1)} OFFSET ${p.add(req.offset)}`;
+  const text = `SELECT r.id, r.content::text AS content, r.disclosure_facts AS facts FROM resource r WHERE ${where} ORDER BY ${order} LIMIT ${p.add(req.count + 1)} OFFSET ${p.add(req.offset)}`;
   return { text, values: p.values };
 }
 

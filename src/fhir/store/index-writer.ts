@@ -12,7 +12,21 @@ export interface VersionRow {
   versionId: string;
   lastUpdated: string;
   content: string;
+  /**
+   * What readers of `content` will need to know, found when it was written (RepositoryOptions.
+   * disclosureFacts). Kept in the row only if PostgreSQL prints the stored jsonb back as exactly
+   * `content` (jsonb-text.ts): the facts' positions are positions in that text.
+   */
+  facts?: string | null;
 }
+
+/**
+ * The row's disclosure_facts from a text parameter `raw` (the content as sent) and `facts`: the
+ * facts when the jsonb made of `raw` prints back as `raw`, else NULL. `raw` must be typed text
+ * everywhere in the statement: were it typed jsonb, `raw::text` would be the printed form itself
+ * and every comparison true.
+ */
+const keptFacts = (raw: string, facts: string): string => `CASE WHEN ${facts} IS NOT NULL AND (${raw})::jsonb::text = ${raw} THEN ${facts} END`;
 
 /**
  * One statement that writes a version: the resource row (inserted, or updated when `replace`),
@@ -22,19 +36,20 @@ export interface VersionRow {
  * Returns `n = 0` when an insert found the id taken (ON CONFLICT DO NOTHING).
  */
 export function writeVersionSql(v: VersionRow, rows: IndexRows, replace: boolean): { text: string; values: unknown[] } {
-  const values: unknown[] = [v.resourceType, v.id, v.versionId, v.lastUpdated, v.content];
+  const values: unknown[] = [v.resourceType, v.id, v.versionId, v.lastUpdated, v.content, v.facts ?? null];
   const add = (x: unknown): string => {
     values.push(x);
     return `$${values.length}`;
   };
+  const facts = keptFacts('$5::text', '$6::text');
   const ctes: string[] = [
     replace
-      ? `r AS (UPDATE resource SET version_id = $3, last_updated = $4, deleted = false, content = $5::jsonb
+      ? `r AS (UPDATE resource SET version_id = $3, last_updated = $4, deleted = false, content = $5::text::jsonb, disclosure_facts = ${facts}
            WHERE resource_type = $1 AND id = $2 RETURNING 1)`
-      : `r AS (INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content)
-           VALUES ($1, $2, $3, $4, false, $5::jsonb) ON CONFLICT (resource_type, id) DO NOTHING RETURNING 1)`,
+      : `r AS (INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content, disclosure_facts)
+           VALUES ($1, $2, $3, $4, false, $5::text::jsonb, ${facts}) ON CONFLICT (resource_type, id) DO NOTHING RETURNING 1)`,
     `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)
-       SELECT $1, $2, $3, $4, false, $5::jsonb FROM r)`,
+       SELECT $1, $2, $3, $4, false, $5::text::jsonb FROM r)`,
   ];
   if (replace) TABLES.forEach((t, i) => ctes.push(`d${i} AS (DELETE FROM ${t} WHERE resource_type = $1 AND id = $2)`));
   const ins = (name: string, table: string, cols: string, arrays: [unknown[], string][]): void => {
@@ -132,16 +147,21 @@ export function writeVersionsSql(versions: VersionWrite[]): { text: string; valu
     versions.map((v) => v.lastUpdated),
     versions.map((v) => v.replace),
     // One JSON array: no escaping of each content as an element of a PostgreSQL array literal.
+    // Parsed as json, not jsonb: json_array_elements gives each element's text as sent.
     `[${versions.map((v) => v.content).join(',')}]`,
+    versions.map((v) => v.facts ?? null),
   ];
   const ctes: string[] = [
-    `v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[]) WITH ORDINALITY
-             AS v(resource_type, id, version_id, last_updated, replace, n)
-           JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS c(content, n) USING (n))`,
-    `ins AS (INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content)
-             SELECT resource_type, id, version_id, last_updated, false, content FROM v WHERE NOT replace
+    `v AS (SELECT v.resource_type, v.id, v.version_id, v.last_updated, v.replace, c.raw::text::jsonb AS content,
+             ${keptFacts('c.raw::text', 'v.given_facts')} AS facts
+           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $7::text[]) WITH ORDINALITY
+             AS v(resource_type, id, version_id, last_updated, replace, given_facts, n)
+           JOIN json_array_elements($6::json) WITH ORDINALITY AS c(raw, n) USING (n))`,
+    `ins AS (INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content, disclosure_facts)
+             SELECT resource_type, id, version_id, last_updated, false, content, facts FROM v WHERE NOT replace
              ON CONFLICT (resource_type, id) DO NOTHING RETURNING resource_type, id)`,
-    `upd AS (UPDATE resource r SET version_id = v.version_id, last_updated = v.last_updated, deleted = false, content = v.content
+    `upd AS (UPDATE resource r SET version_id = v.version_id, last_updated = v.last_updated, deleted = false, content = v.content,
+               disclosure_facts = v.facts
              FROM v WHERE v.replace AND r.resource_type = v.resource_type AND r.id = v.id RETURNING r.resource_type, r.id)`,
     `w AS (SELECT resource_type, id FROM ins UNION ALL SELECT resource_type, id FROM upd)`,
     `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)

@@ -378,6 +378,19 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       END $$;
     `,
   },
+  {
+    id: 12,
+    name: 'disclosure facts of stored versions',
+    sql: `
+      -- What the consent engine reads in a version's stored text before disclosing it (its people,
+      -- where its meta, narrative and Reference.display members are: src/consent/stored-resource.ts),
+      -- found once when the version is written instead of at every read. Set only when PostgreSQL
+      -- prints the stored jsonb exactly as the gateway wrote it (positions are positions in that
+      -- text); NULL otherwise, and for versions written before this migration: those are scanned
+      -- at read time, as before.
+      ALTER TABLE resource ADD COLUMN disclosure_facts text;
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {

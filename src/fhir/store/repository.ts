@@ -10,6 +10,7 @@ import type { SearchRequest } from '../search/search-request.js';
 import type { Database, Sql } from './database.js';
 import { extractIndexRows } from './index-extraction.js';
 import { deleteIndexSql, writeVersionSql, writeVersionsSql } from './index-writer.js';
+import { jsonbText } from './jsonb-text.js';
 
 export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -52,6 +53,13 @@ export interface RepositoryOptions {
    * handle (on PGlite another transaction would wait for this one forever).
    */
   beforeRead?: (resourceTypes: ReadonlySet<string> | undefined, tx?: Sql) => Promise<void>;
+  /**
+   * What a reader of a version's stored text will need to know (the consent engine's disclosure
+   * facts), found from that text when the version is written and kept with it (index-writer.ts
+   * keeps it only where PostgreSQL prints the text back unchanged); undefined: none. Read back as
+   * `facts` by readText and search.
+   */
+  disclosureFacts?: (resourceType: string, storedText: string) => string | undefined;
   now?: () => Date;
   newId?: () => string;
   baseUrl?: string;
@@ -71,8 +79,9 @@ export interface WriteResult<T extends Resource = Resource> {
 
 export interface SearchResult {
   /** Matches of the page, as stored JSON text (sent unchanged where possible). */
-  matches: { id: string; content: string }[];
-  included: { resourceType: string; id: string; content: string }[];
+  /** `facts`: the version's disclosure facts, where the store has them (RepositoryOptions.disclosureFacts). */
+  matches: { id: string; content: string; facts?: string | null }[];
+  included: { resourceType: string; id: string; content: string; facts?: string | null }[];
   total?: number;
   hasNext: boolean;
 }
@@ -89,7 +98,7 @@ interface Row {
 }
 
 export class Repository {
-  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'beforeRead'>> & RepositoryOptions;
+  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'beforeRead' | 'disclosureFacts'>> & RepositoryOptions;
 
   /** Rows read and locked by `prefetch`, each used once by `update` (undefined: no row). */
   private readonly prefetched = new Map<string, Row | undefined>();
@@ -191,18 +200,18 @@ export class Repository {
    * The current version as stored JSON text (sent unchanged: parsing and re-serialising costs
    * about half the read throughput); 404 when absent, 410 when deleted.
    */
-  async readText(resourceType: string, id: string): Promise<{ content: string; versionId: string; lastUpdated: string }> {
+  async readText(resourceType: string, id: string): Promise<{ content: string; versionId: string; lastUpdated: string; facts: string | null }> {
     this.checkType(resourceType);
     if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
     await this.opts.beforeRead?.(new Set([resourceType]), this.tx);
-    const r = await this.sql.query<Row & { last_updated: Date }>(
-      'SELECT version_id, deleted, last_updated, content::text AS content FROM resource WHERE resource_type = $1 AND id = $2',
+    const r = await this.sql.query<Row & { last_updated: Date; facts: string | null }>(
+      'SELECT version_id, deleted, last_updated, content::text AS content, disclosure_facts AS facts FROM resource WHERE resource_type = $1 AND id = $2',
       [resourceType, id],
     );
     const row = r.rows[0];
     if (!row) throw outcomes.notFound(`${resourceType}/${id}`);
     if (row.deleted) throw outcomes.gone(`${resourceType}/${id}`);
-    return { content: row.content as string, versionId: String(row.version_id), lastUpdated: new Date(row.last_updated).toISOString() };
+    return { content: row.content as string, versionId: String(row.version_id), lastUpdated: new Date(row.last_updated).toISOString(), facts: row.facts };
   }
 
   async read<T extends Resource = Resource>(resourceType: string, id: string): Promise<T> {
@@ -347,7 +356,7 @@ export class Repository {
           id: resource.id as string,
           versionId: resource.meta?.versionId as string,
           lastUpdated,
-          content: JSON.stringify(resource),
+          ...repo.storedForm(resource),
           replace: !!cur,
           rows: extractIndexRows(resource),
         })),
@@ -373,7 +382,7 @@ export class Repository {
       const versionId = String(Number(cur.version_id) + 1);
       const now = repo.opts.now().toISOString();
       await tx.query(
-        `WITH r AS (UPDATE resource SET version_id = $3, last_updated = $4, deleted = true, content = NULL
+        `WITH r AS (UPDATE resource SET version_id = $3, last_updated = $4, deleted = true, content = NULL, disclosure_facts = NULL
                     WHERE resource_type = $1 AND id = $2)
          INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content) VALUES ($1, $2, $3, $4, true, NULL)`,
         [resourceType, id, versionId, now],
@@ -384,6 +393,16 @@ export class Repository {
       await repo.opts.onWrite?.(tx, { kind: 'delete', resourceType, id, versionId });
       return { versionId };
     });
+  }
+
+  /**
+   * A version's text as written: in the form PostgreSQL prints jsonb (jsonb-text.ts), so facts
+   * found in it hold for the text every read returns; JSON.stringify where that form is unsure.
+   */
+  private storedForm(resource: Resource): { content: string; facts: string | null } {
+    const text = jsonbText(resource);
+    if (text === undefined) return { content: JSON.stringify(resource), facts: null };
+    return { content: text, facts: this.opts.disclosureFacts?.(resource.resourceType, text) ?? null };
   }
 
   private async prepared<T extends Resource>(resource: T, known?: PrepareContext): Promise<T> {
@@ -400,11 +419,7 @@ export class Repository {
     this.opts.validate?.(resource);
     const rows = extractIndexRows(resource);
     const run = async (r: T, replace: boolean): Promise<number> => {
-      const q = writeVersionSql(
-        { resourceType: r.resourceType, id, versionId: r.meta?.versionId as string, lastUpdated, content: JSON.stringify(r) },
-        rows,
-        replace,
-      );
+      const q = writeVersionSql({ resourceType: r.resourceType, id, versionId: r.meta?.versionId as string, lastUpdated, ...this.storedForm(r) }, rows, replace);
       return (await tx.query<{ n: number }>(q.text, q.values, { prepare: true })).rows[0].n;
     };
     if (!cur) {
@@ -445,7 +460,7 @@ export class Repository {
     }
     if (req.summary === 'count') return { matches: [], included: [], total, hasNext: false };
     const q = searchPageSql(req, baseUrl);
-    const rows = (await this.sql.query<{ id: string; content: string }>(q.text, q.values)).rows;
+    const rows = (await this.sql.query<{ id: string; content: string; facts: string | null }>(q.text, q.values)).rows;
     const hasNext = rows.length > req.count;
     const matches = rows.slice(0, req.count);
     const included = await this.includes(req, matches.map((m) => m.id));
@@ -454,18 +469,19 @@ export class Repository {
 
   private async includes(req: SearchRequest, ids: string[]): Promise<SearchResult['included']> {
     if (!ids.length || (!req.include.length && !req.revinclude.length)) return [];
-    const out = new Map<string, { resourceType: string; id: string; content: string }>();
+    const out = new Map<string, SearchResult['included'][number]>();
     const seen = new Set(ids.map((id) => `${req.resourceType}/${id}`));
-    const add = (rows: { resource_type: string; id: string; content: string }[]): void => {
+    type IncludedRow = { resource_type: string; id: string; content: string; facts: string | null };
+    const add = (rows: IncludedRow[]): void => {
       for (const r of rows) {
         const key = `${r.resource_type}/${r.id}`;
-        if (!seen.has(key) && !out.has(key)) out.set(key, { resourceType: r.resource_type, id: r.id, content: r.content });
+        if (!seen.has(key) && !out.has(key)) out.set(key, { resourceType: r.resource_type, id: r.id, content: r.content, facts: r.facts });
       }
     };
     for (const inc of req.include) {
       if (inc.sourceType !== req.resourceType) continue;
-      const r = await this.sql.query<{ resource_type: string; id: string; content: string }>(
-        `SELECT t.resource_type, t.id, t.content::text AS content
+      const r = await this.sql.query<IncludedRow>(
+        `SELECT t.resource_type, t.id, t.content::text AS content, t.disclosure_facts AS facts
          FROM idx_reference i JOIN resource t ON t.resource_type = i.target_type AND t.id = i.target_id
          WHERE i.resource_type = $1 AND i.id = ANY($2::text[]) AND i.param = $3 AND NOT t.deleted
            AND ($4::text IS NULL OR i.target_type = $4)`,
@@ -474,8 +490,8 @@ export class Repository {
       add(r.rows);
     }
     for (const inc of req.revinclude) {
-      const r = await this.sql.query<{ resource_type: string; id: string; content: string }>(
-        `SELECT s.resource_type, s.id, s.content::text AS content
+      const r = await this.sql.query<IncludedRow>(
+        `SELECT s.resource_type, s.id, s.content::text AS content, s.disclosure_facts AS facts
          FROM idx_reference i JOIN resource s ON s.resource_type = i.resource_type AND s.id = i.id
          WHERE i.resource_type = $1 AND i.param = $2 AND i.target_type = $3 AND i.target_id = ANY($4::text[]) AND NOT s.deleted`,
         [inc.sourceType, inc.param, req.resourceType, ids],

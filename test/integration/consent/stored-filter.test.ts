@@ -9,6 +9,7 @@ import { loadPartners } from '../../../src/config/partners.js';
 import { loadPolicy } from '../../../src/config/policy.js';
 import { AuditTrail } from '../../../src/consent/audit.js';
 import { ConsentEngine } from '../../../src/consent/engine.js';
+import { factsOfStoredText, scanStored, storedFacts } from '../../../src/consent/stored-resource.js';
 import { LABELER_TAG_SYSTEM, Labeler } from '../../../src/consent/labeler.js';
 import { loadValueSets } from '../../../src/consent/value-sets.js';
 import { loadDefinitions } from '../../../src/fhir/definitions.js';
@@ -24,10 +25,13 @@ let engine: ConsentEngine;
 let repo: Repository;
 let audit: AuditTrail;
 const text: Record<string, string> = {};
+/** What the store kept with each stored text (disclosure_facts), where it kept any. */
+const facts: Record<string, string | null> = {};
 const pid: Record<string, string> = {};
 
-const stored = async (type: string, id: string): Promise<string> =>
-  (await t.db.query<{ c: string }>('SELECT content::text AS c FROM resource WHERE resource_type = $1 AND id = $2', [type, id])).rows[0].c;
+const storedRow = async (type: string, id: string): Promise<{ c: string; f: string | null }> =>
+  (await t.db.query<{ c: string; f: string | null }>('SELECT content::text AS c, disclosure_facts AS f FROM resource WHERE resource_type = $1 AND id = $2', [type, id])).rows[0];
+const stored = async (type: string, id: string): Promise<string> => (await storedRow(type, id)).c;
 
 const consent = (patient: string, extra: Partial<Consent>): Consent =>
   ({
@@ -45,7 +49,7 @@ beforeAll(async () => {
   t = await openTestDatabase('postgres');
   const labeler = new Labeler({ valueSets: loadValueSets(), part2Organizations: new Set(['aco-riverside']) });
   audit = new AuditTrail(t.db);
-  repo = new Repository(t.db, { prepare: (tx, r) => labeler.prepare(tx, r), baseUrl: 'http://test/fhir' });
+  repo = new Repository(t.db, { prepare: (tx, r) => labeler.prepare(tx, r), baseUrl: 'http://test/fhir', disclosureFacts: factsOfStoredText });
   engine = new ConsentEngine({
     db: t.db,
     partners: loadPartners('config/partners.json'),
@@ -71,7 +75,7 @@ beforeAll(async () => {
       recordedDate: '2027-01-15',
       text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${code} for Pat Name</div>` },
     } as Resource);
-    text[key] = await stored('Condition', c.resource.id as string);
+    ({ c: text[key], f: facts[key] } = await storedRow('Condition', c.resource.id as string));
   };
   await condition('htn', pid.p, 'I10');
   await condition('sud', pid.p, 'F11.20');
@@ -79,7 +83,7 @@ beforeAll(async () => {
   await condition('consentedHtn', pid.consented, 'I10');
   await condition('optedOutHtn', pid.optedOut, 'I10');
   await condition('unrelatedHtn', pid.unrelated, 'I10');
-  text.patient = await stored('Patient', pid.p);
+  ({ c: text.patient, f: facts.patient } = await storedRow('Patient', pid.p));
   // As stored before the labeler's current rules (another rules version, no sensitivity labels).
   const old = JSON.parse(text.sud) as Resource;
   old.meta = { ...old.meta, security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }], tag: [{ system: LABELER_TAG_SYSTEM, code: 'older-rules' }] };
@@ -103,21 +107,35 @@ afterAll(async () => {
   await t?.drop();
 });
 
-const row = (content: string) => ({ resourceType: (JSON.parse(content) as Resource).resourceType, content });
+const row = (content: string, kept?: string | null) => ({ resourceType: (JSON.parse(content) as Resource).resourceType, content, facts: kept });
 
 // The audit journal indexed first: these read the AuditEvents' rows directly.
 const auditCount = async (): Promise<number> => (await audit.index(), await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
 
-/** filterStored on texts, checked against filter() on the parsed resources. */
+/**
+ * filterStored on texts, checked against filter() on the parsed resources — and, given the facts
+ * the store kept with the texts, against itself scanning them: the same texts out.
+ */
 async function both(keys: string[], recipient = BLUECARE): Promise<(Resource | undefined)[]> {
   const texts = keys.map((k) => text[k]);
-  const s = await engine.filterStored(recipient, texts.map(row), 'search');
+  const s = await engine.filterStored(recipient, texts.map((x) => row(x)), 'search');
+  const kept = await engine.filterStored(recipient, keys.map((k) => row(text[k], facts[k])), 'search');
+  expect(kept).toEqual(s);
   const o = await engine.filter(recipient, texts.map((x) => JSON.parse(x) as Resource), 'search');
   const fromStored = s.texts.filter((x): x is string => x !== undefined).map((x) => JSON.parse(x) as Resource);
   expect(fromStored).toEqual(o.permitted);
   expect(s.withheld).toBe(o.withheld);
   return s.texts.map((x) => (x === undefined ? undefined : (JSON.parse(x) as Resource)));
 }
+
+it('the store keeps facts with what the write path writes (not with the text made apart)', () => {
+  for (const k of ['htn', 'sud', 'consentedSud', 'optedOutHtn', 'unrelatedHtn', 'patient']) {
+    const type = (JSON.parse(text[k]) as Resource).resourceType;
+    // Read back for the text every read returns: what a scan of it finds.
+    expect(storedFacts(facts[k] as string, text[k], type)).toEqual(scanStored(text[k], type));
+  }
+  expect(facts.oldRulesSud).toBeUndefined();
+});
 
 it('sends normal data as its stored text with narrative and Reference.display cut, deciding as filter() does', async () => {
   const s = await engine.filterStored(BLUECARE, [row(text.htn), row(text.patient)], 'search');

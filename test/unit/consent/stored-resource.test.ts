@@ -6,19 +6,13 @@ import type { Resource } from '@medplum/fhirtypes';
 import { makeObservation, makePatient } from '../../../bench/fhir-data.js';
 import { applyObligations } from '../../../src/consent/obligations.js';
 import { patientsOf } from '../../../src/consent/patients-of.js';
-import { cutStored, scanStored } from '../../../src/consent/stored-resource.js';
+import { cutStored, encodeFacts, scanStored, storedFacts } from '../../../src/consent/stored-resource.js';
+import { jsonbText } from '../../../src/fhir/store/jsonb-text.js';
 
 const PLAIN = { dropNarrative: true, scrubReferenceDisplay: true, addLabels: [] };
 
-/** PostgreSQL's jsonb output: keys ordered by length then bytes, ", " and ": " separators. */
-function pgText(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(pgText).join(', ')}]`;
-  if (v !== null && typeof v === 'object') {
-    const keys = Object.keys(v).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-    return `{${keys.map((k) => `${JSON.stringify(k)}: ${pgText((v as Record<string, unknown>)[k])}`).join(', ')}}`;
-  }
-  return JSON.stringify(v);
-}
+/** PostgreSQL's jsonb output (keys by length then bytes, ", " and ": "): the store's printer, checked against PostgreSQL in test/integration/fhir/jsonb-text.test.ts. */
+const pgText = (v: unknown): string => jsonbText(v) as string;
 
 const TAGGED = { versionId: '3', lastUpdated: '2027-01-01T00:00:00Z', security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }] };
 
@@ -169,4 +163,54 @@ describe('refuses what it cannot read exactly (the caller parses instead)', () =
   ];
   for (const [name, text] of refused) it(name, () => expect(scanStored(text, 'Observation')).toBeUndefined());
   it('a Group (inactive members)', () => expect(scanStored('{"id": "g1", "member": [{"entity": {"reference": "Patient/p1"}, "inactive": true}]}', 'Group')).toBeUndefined());
+});
+
+// Facts found when a version is written (encodeFacts, kept by the store) must be what a scan of
+// the same text finds; read back against any other text, they must be refused, never misapplied.
+describe('facts kept with the version (encodeFacts / storedFacts)', () => {
+  for (const [name, resource] of cases) {
+    it(`${name}: read back equal to a scan`, () => {
+      const text = pgText(resource);
+      const scanned = scanStored(text, resource.resourceType)!;
+      const encoded = encodeFacts(scanned, text)!;
+      expect(encoded).toBeDefined();
+      const kept = storedFacts(encoded, text, resource.resourceType);
+      expect(kept).toEqual(scanned);
+      expect(cutStored(text, kept!, PLAIN)).toBe(cutStored(text, scanned, PLAIN));
+    });
+  }
+
+  const text = pgText(cases[2][1]); // narrative, displays first and later, people, meta
+  const facts = scanStored(text, 'Encounter')!;
+  const encoded = encodeFacts(facts, text)!;
+  const shift = (f: typeof facts, by: number): typeof facts => ({
+    ...f,
+    metaAt: f.metaAt && [f.metaAt[0] + by, f.metaAt[1] + by],
+    narrative: f.narrative && [f.narrative[0] + by, f.narrative[1] + by],
+    displays: f.displays.map(([a, b]) => [a + by, b + by] as [number, number]),
+  });
+
+  it('refuses facts of another text: other length, or the same length with members elsewhere', () => {
+    expect(storedFacts(encoded, `${text} `, 'Encounter')).toBeUndefined();
+    // The same length, the narrative's status one character shorter and the id one longer:
+    // every range after the id moves by one.
+    const moved = text.replace('"id": "e1"', '"id": "e1x"').replace('"generated"', '"generate"');
+    expect(moved.length).toBe(text.length);
+    expect(storedFacts(encoded, moved, 'Encounter')).toBeUndefined();
+  });
+
+  it('refuses ranges that do not sit on their members', () => {
+    for (const by of [-2, -1, 1, 2]) expect(storedFacts(encodeFacts(shift(facts, by), text)!, text, 'Encounter')).toBeUndefined();
+    const onlyDisplays = { ...facts, displays: facts.displays.map(([a, b]) => [a, b + 1] as [number, number]) };
+    expect(storedFacts(encodeFacts(onlyDisplays, text)!, text, 'Encounter')).toBeUndefined();
+    const onlyNarrative = { ...facts, narrative: [facts.narrative![0] + 1, facts.narrative![1]] as [number, number] };
+    expect(storedFacts(encodeFacts(onlyNarrative, text)!, text, 'Encounter')).toBeUndefined();
+  });
+
+  it('refuses another encoding, and encodes no person whose id would not survive it', () => {
+    expect(storedFacts(encoded.replace(/^1\|/, '2|'), text, 'Encounter')).toBeUndefined();
+    expect(storedFacts(`${encoded}|x`, text, 'Encounter')).toBeUndefined();
+    expect(encodeFacts({ ...facts, patientIds: ['a b'] }, text)).toBeUndefined();
+    expect(encodeFacts({ ...facts, patientIds: ['a|b'] }, text)).toBeUndefined();
+  });
 });
