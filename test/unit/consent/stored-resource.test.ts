@@ -210,6 +210,10 @@ describe('facts kept with the version (encodeFacts / storedFacts)', () => {
   it('refuses another encoding, and encodes no person whose id would not survive it', () => {
     expect(storedFacts(encoded.replace(/^1\|/, '2|'), text, 'Encounter')).toBeUndefined();
     expect(storedFacts(`${encoded}|x`, text, 'Encounter')).toBeUndefined();
+    for (const bad of ['', 'x', '1|5', encoded.replace(/\|/g, ','), `1|${text.length}|-1 -1|-1 -1|1 2 3|`, `1|${text.length}|--1 -1|-1 -1||`, `1|${text.length}|-1 1x|-1 -1||`, `1|${text.length}|-1  -1|-1 -1||`])
+      expect(storedFacts(bad, text, 'Encounter')).toBeUndefined();
+    // No meta, narrative or display recorded, no one: valid, and nothing cut.
+    expect(storedFacts(`1|${text.length}|-1 -1|-1 -1||`, text, 'Encounter')).toMatchObject({ id: 'e1', displays: [], patientIds: [] });
     expect(encodeFacts({ ...facts, patientIds: ['a b'] }, text)).toBeUndefined();
     expect(encodeFacts({ ...facts, patientIds: ['a|b'] }, text)).toBeUndefined();
   });
