@@ -1,6 +1,6 @@
 // Bulk Data $export throughput and memory on PostgreSQL, beside the raw ceiling on the same rows.
 //
-//   node bin/run-ts.js bench/bulk-export.ts [--resources 1000000] [--rounds 1]
+//   node bin/run-ts.js bench/bulk-export.ts [--resources 1000000] [--rounds 1] [--facts false]
 //                                           [--database-url postgres://…] [--keep]
 //
 // Data: one Patient per 10 resources, the rest Observations (the REST bench's generators,
@@ -34,6 +34,7 @@ import { ConsentEngine } from '../src/consent/engine.js';
 import { DiscloseEverything } from './disclose-everything.js';
 import { AuditTrail } from '../src/consent/audit.js';
 import { DisclosureContextCache } from '../src/consent/disclosure-context-cache.js';
+import { factsOfStoredText } from '../src/consent/stored-resource.js';
 import { trustedAccess } from '../src/fhir/access.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { bulkUrls, type BulkContext } from '../src/fhir/bulk/bulk-context.js';
@@ -57,11 +58,13 @@ interface Args {
   keep: boolean;
   /** Load (or reuse) the schema and stop: the phases can then run later with --keep. */
   loadOnly: boolean;
+  /** Rows carry their disclosure facts, as the write path stores them (default); false: none (scanned at export). */
+  facts: boolean;
   phase?: 'ceiling' | 'export' | 'export-noconsent' | 'export-noaudit';
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { resources: 1_000_000, rounds: 1, databaseUrl: 'postgres://postgres@127.0.0.1:5432/test', keep: false, loadOnly: false };
+  const a: Args = { resources: 1_000_000, rounds: 1, databaseUrl: 'postgres://postgres@127.0.0.1:5432/test', keep: false, loadOnly: false, facts: true };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     if (argv[i] === '--resources') a.resources = Number(v.replace(/_/g, ''));
@@ -70,6 +73,7 @@ function parseArgs(argv: string[]): Args {
     else if (argv[i] === '--keep') a.keep = true;
     else if (argv[i] === '--load-only') a.loadOnly = a.keep = true;
     else if (argv[i] === '--phase') a.phase = v as Args['phase'];
+    else if (argv[i] === '--facts') a.facts = v !== 'false';
     else continue;
     if (argv[i] !== '--keep' && argv[i] !== '--load-only') i++;
   }
@@ -141,6 +145,40 @@ async function load(db: Database, n: number): Promise<void> {
   // Tombstones of the templates are not exported; the counts stay N.
   await db.query("DELETE FROM resource WHERE id IN ('tp', 'to')");
   await db.query('ANALYZE');
+}
+
+/**
+ * The rows' disclosure facts as the write path keeps them (found in each row's stored text, the
+ * same function), or none: the clones are made in SQL, which finds none. `--facts false` measures
+ * the export scanning every row instead, on the same data.
+ */
+async function setFacts(db: Database, on: boolean): Promise<void> {
+  const t = Date.now();
+  if (!on) {
+    await db.query('UPDATE resource SET disclosure_facts = NULL WHERE disclosure_facts IS NOT NULL');
+    log(`disclosure facts cleared in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    return;
+  }
+  let n = 0;
+  for (const type of ['Patient', 'Observation']) {
+    for (let after = ''; ; ) {
+      const rows = (
+        await db.query<{ id: string; c: string }>(
+          'SELECT id, content::text AS c FROM resource WHERE resource_type = $1 AND id > $2 AND disclosure_facts IS NULL AND NOT deleted ORDER BY id LIMIT 10000',
+          [type, after],
+        )
+      ).rows;
+      if (!rows.length) break;
+      after = rows[rows.length - 1].id;
+      await db.query('UPDATE resource r SET disclosure_facts = u.f FROM unnest($1::text[], $2::text[]) AS u(id, f) WHERE r.resource_type = $3 AND r.id = u.id', [
+        rows.map((r) => r.id),
+        rows.map((r) => factsOfStoredText(type, r.c) ?? null),
+        type,
+      ]);
+      n += rows.length;
+    }
+  }
+  if (n) log(`disclosure facts found for ${n} rows in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 }
 
 // --- phases (each in a child process) ----------------------------------------------------------
@@ -269,6 +307,7 @@ async function main(): Promise<void> {
   log(`loading ${args.resources} resources into ${schema}`);
   const db = await openDatabase({ databaseUrl: args.databaseUrl, dataDir: '', schema });
   await load(db, args.resources);
+  await setFacts(db, args.facts);
   await db.close();
   if (args.loadOnly) return;
   const phases = ['ceiling', 'export', 'export-noconsent'] as const;

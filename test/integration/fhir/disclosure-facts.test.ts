@@ -2,7 +2,7 @@
 // jsonbText must print what PostgreSQL's jsonb prints, the store must keep facts only where the
 // text it was given prints back unchanged, and every write that changes the content (update,
 // batch, delete) must replace them — stale facts would cut the wrong characters.
-import type { Resource } from '@medplum/fhirtypes';
+import type { Observation, Resource } from '@medplum/fhirtypes';
 import { makeObservation, makePatient } from '../../../bench/fhir-data.js';
 import { factsOfStoredText, scanStored, storedFacts } from '../../../src/consent/stored-resource.js';
 import { loadDefinitions } from '../../../src/fhir/definitions.js';
@@ -73,8 +73,8 @@ describe.each(STORE_KINDS)('disclosure facts (%s)', (kind) => {
     await expectFactsOfText('Observation', obs.id as string);
     const before = (await row('Observation', obs.id as string)).facts;
     // A longer display before the cut ranges: every range after it moves.
-    const o = obs as Resource & { code: { text?: string } };
-    await repo.update({ ...o, code: { ...o.code, text: 'a longer code text than before' } } as Resource);
+    const o = obs as Observation;
+    await repo.update({ ...o, code: { ...o.code, text: 'a longer code text than before' } });
     await expectFactsOfText('Observation', obs.id as string);
     expect((await row('Observation', obs.id as string)).facts).not.toBe(before);
     await repo.delete('Observation', obs.id as string);
