@@ -3,7 +3,7 @@
 // as CPU of this process and of PostgreSQL's processes (/proc) per event.
 //
 //   node bin/run-ts.js bench/audit-trail.ts [--events 3000] [--concurrency 1,16] [--references 45]
-//                                           [--database-url postgres://…]
+//                                           [--index-batch 500] [--database-url postgres://…]
 //
 // Each event is a search page's: one person, `references` disclosed versioned references (random
 // ids, as real ones are), the MCO recipient. `concurrency` disclosures record at once (group commit
@@ -20,6 +20,8 @@ const args = Object.fromEntries(
 const EVENTS = Number(args.events ?? 3000);
 const CONCURRENCY = (args.concurrency ?? '1,16').split(',').map(Number);
 const REFERENCES = Number(args.references ?? 45);
+/** Journal rows indexed per transaction (AuditWriteOptions.indexBatch). */
+const INDEX_BATCH = Number(args['index-batch'] ?? 500);
 const DATABASE_URL = args['database-url'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const disclosure = (): DisclosureRecord => ({
@@ -50,7 +52,7 @@ const schema = `bench_audit_${randomBytes(4).toString('hex')}`;
 const db = await openDatabase({ databaseUrl: DATABASE_URL, dataDir: '', schema });
 const rows: string[] = [];
 try {
-  const trail = new AuditTrail(db);
+  const trail = new AuditTrail(db, undefined, { indexBatch: INDEX_BATCH });
   for (const concurrency of CONCURRENCY) {
     // 200 disclosures, cycled: building (and collecting) a fresh one per event would be measured too.
     const list = Array.from({ length: 200 }, disclosure);

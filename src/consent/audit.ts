@@ -167,11 +167,15 @@ export interface AuditWriteOptions {
   quietMs: number;
   /** …or, however busy, once the journal holds this many rows. */
   maxBacklog: number;
-  /** Journal rows indexed per transaction. */
+  /**
+   * Journal rows indexed per transaction. 100: one statement's parameters stay a few hundred kB;
+   * at 500 (1.5 MB of event text) the indexing cost 15 % more CPU (bench/audit-trail.ts
+   * --index-batch: large fresh strings and buffers are costly on this VM, as for export pages).
+   */
   indexBatch: number;
 }
 
-const DEFAULT_AUDIT_OPTIONS: AuditWriteOptions = { concurrency: 1, maxBatch: 64, quietMs: 1000, maxBacklog: 10_000, indexBatch: 500 };
+const DEFAULT_AUDIT_OPTIONS: AuditWriteOptions = { concurrency: 1, maxBatch: 64, quietMs: 1000, maxBacklog: 10_000, indexBatch: 100 };
 
 interface PendingEvent {
   content: string;
