@@ -78,8 +78,10 @@ export interface WriteResult<T extends Resource = Resource> {
 }
 
 export interface SearchResult {
-  /** Matches of the page, as stored JSON text (sent unchanged where possible). */
-  /** `facts`: the version's disclosure facts, where the store has them (RepositoryOptions.disclosureFacts). */
+  /**
+   * Matches of the page, as stored JSON text (sent unchanged where possible), with the version's
+   * disclosure facts where the store has them (RepositoryOptions.disclosureFacts).
+   */
   matches: { id: string; content: string; facts?: string | null }[];
   included: { resourceType: string; id: string; content: string; facts?: string | null }[];
   total?: number;
