@@ -16,6 +16,7 @@
 // Unlike the object walks (depth limit 40) it finds references and displays at any depth: more
 // people to check and more displays cut, never fewer.
 import type { Meta } from '@medplum/fhirtypes';
+import { ID_RE } from '../fhir/store/repository.js';
 import { PATIENT_REF } from './patients-of.js';
 
 export interface StoredFacts {
@@ -166,7 +167,8 @@ function scan(s: string, resourceType: string): StoredFacts {
  * display ranges, the people. Undefined when an id would not survive the encoding.
  */
 export function encodeFacts(f: StoredFacts, text: string): string | undefined {
-  if (!f.patientIds.every((p) => FACT_ID.test(p))) return undefined;
+  // The people's ids are joined by spaces: only R4 ids (no space, no `|`) survive that.
+  if (!f.patientIds.every((p) => ID_RE.test(p))) return undefined;
   const range = (r?: [number, number]): string => (r ? `${r[0]} ${r[1]}` : '-1 -1');
   return `1|${text.length}|${range(f.metaAt)}|${range(f.narrative)}|${f.displays.flat().join(' ')}|${f.patientIds.join(' ')}`;
 }
@@ -176,9 +178,6 @@ export function factsOfStoredText(resourceType: string, text: string): string | 
   const facts = scanStored(text, resourceType);
   return facts && encodeFacts(facts, text);
 }
-
-/** An R4 id (the people's ids are joined by spaces). */
-const FACT_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 /**
  * The facts of `text` from what the store kept when it was written (encodeFacts), without

@@ -398,13 +398,15 @@ export class Repository {
   }
 
   /**
-   * A version's text as written: in the form PostgreSQL prints jsonb (jsonb-text.ts), so facts
-   * found in it hold for the text every read returns; JSON.stringify where that form is unsure.
+   * A version's text as written: with a disclosureFacts hook, in the form PostgreSQL prints jsonb
+   * (jsonb-text.ts), so facts found in it hold for the text every read returns; JSON.stringify
+   * (native, cheaper) where no facts are wanted or that form is unsure. The stored jsonb is the same.
    */
   private storedForm(resource: Resource): { content: string; facts: string | null } {
-    const text = jsonbText(resource);
-    if (text === undefined) return { content: JSON.stringify(resource), facts: null };
-    return { content: text, facts: this.opts.disclosureFacts?.(resource.resourceType, text) ?? null };
+    const factsOf = this.opts.disclosureFacts;
+    const text = factsOf && jsonbText(resource);
+    if (!factsOf || !text) return { content: JSON.stringify(resource), facts: null };
+    return { content: text, facts: factsOf(resource.resourceType, text) ?? null };
   }
 
   private async prepared<T extends Resource>(resource: T, known?: PrepareContext): Promise<T> {
