@@ -1,9 +1,10 @@
-// What a disclosure's audit costs, alone: AuditTrail.record() (the journal row, committed before
-// the response) and AuditTrail.index() (journal rows into indexed AuditEvents, 500 a transaction),
-// as CPU of this process and of PostgreSQL's processes (/proc) per event.
+// What a disclosure's audit costs, alone: AuditTrail.record() (one audit_event row, committed
+// before the response) as CPU of this process and of PostgreSQL's processes (/proc) per event;
+// then what the accounting costs to read: `AuditEvent?patient=<person>` (one event each) and
+// `AuditEvent?agent=<recipient>&_count=50`, through a Repository serving the type (audit-events.ts).
 //
 //   node bin/run-ts.js bench/audit-trail.ts [--events 3000] [--concurrency 1,16] [--references 45]
-//                                           [--index-batch 500] [--database-url postgres://…]
+//                                           [--searches 500] [--database-url postgres://…]
 //
 // Each event is a search page's: one person, `references` disclosed versioned references (random
 // ids, as real ones are), the MCO recipient. `concurrency` disclosures record at once (group commit
@@ -11,6 +12,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { AuditTrail, type DisclosureRecord } from '../src/consent/audit.js';
+import { auditEventStore } from '../src/consent/audit-events.js';
+import { loadDefinitions } from '../src/fhir/definitions.js';
+import { parseSearchRequest } from '../src/fhir/search/search-request.js';
+import { Repository } from '../src/fhir/store/repository.js';
 import { openDatabase } from '../src/fhir/store/open-database.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
@@ -20,8 +25,7 @@ const args = Object.fromEntries(
 const EVENTS = Number(args.events ?? 3000);
 const CONCURRENCY = (args.concurrency ?? '1,16').split(',').map(Number);
 const REFERENCES = Number(args.references ?? 45);
-/** Journal rows indexed per transaction (AuditWriteOptions.indexBatch). */
-const INDEX_BATCH = Number(args['index-batch'] ?? 500);
+const SEARCHES = Number(args.searches ?? 500);
 const DATABASE_URL = args['database-url'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const disclosure = (): DisclosureRecord => ({
@@ -51,11 +55,15 @@ async function measure(events: number, fn: () => Promise<void>): Promise<{ node:
 const schema = `bench_audit_${randomBytes(4).toString('hex')}`;
 const db = await openDatabase({ databaseUrl: DATABASE_URL, dataDir: '', schema });
 const rows: string[] = [];
+const reads: string[] = [];
+const people: string[] = [];
 try {
-  const trail = new AuditTrail(db, undefined, { indexBatch: INDEX_BATCH });
+  loadDefinitions();
+  const trail = new AuditTrail(db);
   for (const concurrency of CONCURRENCY) {
     // 200 disclosures, cycled: building (and collecting) a fresh one per event would be measured too.
     const list = Array.from({ length: 200 }, disclosure);
+    people.push(...list.map((d) => d.patientIds[0]));
     const record = async (n: number): Promise<void> => {
       let next = 0;
       await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -63,12 +71,27 @@ try {
       }));
     };
     await record(200); // warm-up (JIT, prepared statements)
-    await trail.index();
     const r = await measure(EVENTS, () => record(EVENTS));
-    const i = await measure(EVENTS, () => trail.index());
-    rows.push(`| ${concurrency} | ${r.wall} | ${r.node} | ${r.pg} | ${i.wall} | ${i.node} | ${i.pg} |`);
-    process.stderr.write(`concurrency ${concurrency}: record ${JSON.stringify(r)}, index ${JSON.stringify(i)}\n`);
+    rows.push(`| ${concurrency} | ${r.wall} | ${r.node} | ${r.pg} |`);
+    process.stderr.write(`concurrency ${concurrency}: record ${JSON.stringify(r)}\n`);
   }
+  await db.query('ANALYZE audit_event');
+  const repo = new Repository(db, { typeStores: [auditEventStore] });
+  const total = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event')).rows[0].n;
+  const opts = { strict: true, defaultCount: 50, maxCount: 1000 };
+  const queries: [string, (n: number) => [string, string][]][] = [
+    ['`AuditEvent?patient=<person>`', (n) => [['patient', `Patient/${people[n % people.length]}`]]],
+    ['`AuditEvent?agent=Organization/mco-bluecare&_count=50`', () => [['agent', 'Organization/mco-bluecare'], ['_count', '50']]],
+  ];
+  for (const [name, query] of queries) {
+    let found = 0;
+    await repo.search(parseSearchRequest('AuditEvent', query(0), opts)); // warm-up
+    const m = await measure(SEARCHES, async () => {
+      for (let n = 0; n < SEARCHES; n++) found += (await repo.search(parseSearchRequest('AuditEvent', query(n), opts))).matches.length;
+    });
+    reads.push(`| ${name} | ${(found / SEARCHES).toFixed(1)} | ${m.wall} | ${m.node} | ${m.pg} |`);
+  }
+  reads.unshift(`${total} AuditEvents on record; ${SEARCHES} searches each, one at a time`, '');
 } finally {
   await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await db.close();
@@ -78,9 +101,14 @@ process.stdout.write(
     '',
     `Machine: ${cpus().length} × ${cpus()[0]?.model}; load average ${loadavg()[0].toFixed(2)}; ${EVENTS} events of ${REFERENCES} references`,
     '',
-    '| disclosures at once | record: wall µs/event | record: Node CPU µs | record: PostgreSQL CPU µs | index: wall µs/event | index: Node CPU µs | index: PostgreSQL CPU µs |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
+    '| disclosures at once | record: wall µs/event | record: Node CPU µs | record: PostgreSQL CPU µs |',
+    '|---:|---:|---:|---:|',
     ...rows,
+    '',
+    ...reads.slice(0, 2),
+    '| accounting search | AuditEvents found | wall µs/search | Node CPU µs | PostgreSQL CPU µs |',
+    '|---|---:|---:|---:|---:|',
+    ...reads.slice(2),
     '',
   ].join('\n'),
 );

@@ -1,14 +1,13 @@
 // What the consent engine costs a search over HTTP, as partners call it: the gateway with SMART
 // Backend Services (real tokens, scope checks, rate limiting) and its consent engine (relationship
-// and Consent context, decisions on stored text, narrative/display cut, each response's audit
-// record committed to the journal), against the same gateway whose engine discloses everything
-// and records nothing — and, with `noaudit` in --modes, the engine without the audit (its share).
-// The journal's AuditEvents are indexed after each consent-on round and that cost reported apart
-// (a burst); --audit-backlog 0 indexes while the load runs instead (sustained load).
+// and Consent context, decisions on stored text, narrative/display cut, each response's AuditEvent
+// committed — one audit_event row — before it is sent), against the same gateway whose engine
+// discloses everything and records nothing — and, with `noaudit` in --modes, the engine without
+// the audit (its share). Nothing is left to do after a round: every round is sustained load.
 //
 //   node bin/run-ts.js bench/consent-http.ts [--patients 200] [--per-patient 50] [--connections 16]
 //                                           [--duration 10] [--warmup 3] [--rounds 3] [--keep true]
-//                                           [--modes on,off,noaudit] [--audit-backlog 10000]
+//                                           [--modes on,off,noaudit]
 //                                           [--profile <folder>]
 //
 // Data (PostgreSQL, a fresh schema dropped at the end): `patients` people covered by the MCO
@@ -60,11 +59,6 @@ const CLIENT = 'bluecare-care-mgmt';
 const KEEP = args.keep === 'true';
 /** Which gateways to load, rounds interleaved in this order: on, off and noaudit (consent on, no AuditEvent: what the audit costs). */
 const MODES = (args.modes ?? 'on,off').split(',') as Mode[];
-/**
- * AUDIT_INDEX_MAX_BACKLOG of the consent-on gateway. Default (10,000): a round is a burst whose
- * AuditEvents are indexed after it (measured on its own); 0: indexed while the load runs.
- */
-const AUDIT_BACKLOG = args['audit-backlog'] ?? '10000';
 /** A folder: each round's CPU profile of this process (the gateways) is written there. */
 const PROFILE = args.profile;
 
@@ -138,7 +132,6 @@ async function main(): Promise<void> {
         EXCHANGE_QUEUE_PREFIX: `${prefix}${mode}:q`,
         BULK_QUEUE_PREFIX: `${prefix}${mode}:b`,
         INGEST_QUEUE_PREFIX: `${prefix}${mode}:i`,
-        AUDIT_INDEX_MAX_BACKLOG: AUDIT_BACKLOG,
       });
       const auth = await createAuth(config, silentLogger, { redis, keyPrefix: `${prefix}${mode}:auth:` });
       const gateway = await createGateway({
@@ -178,7 +171,7 @@ async function main(): Promise<void> {
       if (res.status !== 200 || entries !== Math.min(50, expected)) throw new Error(`consent ${mode}: expected ${expected} entries, got ${entries}`);
     }
 
-    const rows: { mode: string; round: number; rps: number; p50: number; p99: number; cpuUs: number; pgCpuUs: number; failed: number; load: number; indexCpuUs: number; indexPgCpuUs: number; indexMs: number }[] = [];
+    const rows: { mode: string; round: number; rps: number; p50: number; p99: number; cpuUs: number; pgCpuUs: number; failed: number; load: number }[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const mode of MODES) {
         const spec: LoadSpec = {
@@ -194,9 +187,6 @@ async function main(): Promise<void> {
         const load = Math.round(loadavg()[0] * 100) / 100;
         // Warm-up (JIT, pools) in the first round, not measured.
         if (spec.warmup) await runLoad({ ...spec, duration: spec.warmup, warmup: 0 });
-        // Journal rows left by the warm-up or the last round are indexed now, not in this round.
-        const audit = gateways[mode].gateway.consent.opts.audit;
-        await audit?.index();
         const cpu0 = process.cpuUsage();
         const pg0 = postgresCpuSeconds();
         const profiling = PROFILE ? await startProfile() : undefined;
@@ -204,13 +194,6 @@ async function main(): Promise<void> {
         const cpu = process.cpuUsage(cpu0);
         const pgCpu = postgresCpuSeconds() - pg0;
         if (profiling) writeFileSync(`${PROFILE}/consent-http-${mode}-${round}.cpuprofile`, JSON.stringify(await profiling()));
-        // What indexing this round's AuditEvents costs when the burst is over (whatever the
-        // background indexer did not already index during the round).
-        const icpu0 = process.cpuUsage();
-        const ipg0 = postgresCpuSeconds();
-        const it0 = performance.now();
-        await audit?.index();
-        const icpu = process.cpuUsage(icpu0);
         const row = {
           mode,
           round,
@@ -221,17 +204,14 @@ async function main(): Promise<void> {
           pgCpuUs: Math.round((pgCpu * 1e6) / Math.max(1, r.requests)),
           failed: r.non2xx + r.errors + r.timeouts,
           load,
-          indexCpuUs: Math.round((icpu.user + icpu.system) / Math.max(1, r.requests)),
-          indexPgCpuUs: Math.round(((postgresCpuSeconds() - ipg0) * 1e6) / Math.max(1, r.requests)),
-          indexMs: Math.round(performance.now() - it0),
         };
-        log(`round ${round} consent ${mode}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, gateway ${row.cpuUs} µs CPU/req, PostgreSQL ${row.pgCpuUs} µs CPU/req, failed ${row.failed} (load ${load})${audit ? `; AuditEvents indexed after it in ${row.indexMs} ms: gateway ${row.indexCpuUs} + PostgreSQL ${row.indexPgCpuUs} µs CPU/req` : ''}`);
+        log(`round ${round} consent ${mode}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, gateway ${row.cpuUs} µs CPU/req, PostgreSQL ${row.pgCpuUs} µs CPU/req, failed ${row.failed} (load ${load})`);
         rows.push(row);
       }
     }
     const agg = (mode: string) => {
       const mine = rows.filter((r) => r.mode === mode);
-      return { rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), cpuUs: median(mine.map((r) => r.cpuUs)), pgCpuUs: median(mine.map((r) => r.pgCpuUs)), indexCpuUs: median(mine.map((r) => r.indexCpuUs)), indexPgCpuUs: median(mine.map((r) => r.indexPgCpuUs)), failed: mine.reduce((a, r) => a + r.failed, 0) };
+      return { rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), cpuUs: median(mine.map((r) => r.cpuUs)), pgCpuUs: median(mine.map((r) => r.pgCpuUs)), failed: mine.reduce((a, r) => a + r.failed, 0) };
     };
     const on = agg('on');
     const off = agg('off');
@@ -247,7 +227,6 @@ async function main(): Promise<void> {
       `| consent on (gateway as deployed) | ${Math.round(on.rps)} | ${on.p50} ms | ${on.p99} ms | ${on.cpuUs} | ${on.pgCpuUs} | ${on.failed} |`,
       ...(MODES.includes('noaudit') ? [`| consent on, no AuditEvent (what the audit costs) | ${Math.round(noaudit.rps)} | ${noaudit.p50} ms | ${noaudit.p99} ms | ${noaudit.cpuUs} | ${noaudit.pgCpuUs} | ${noaudit.failed} |`] : []),
       '',
-      `AuditEvents indexed after each consent-on round (AUDIT_INDEX_MAX_BACKLOG ${AUDIT_BACKLOG}): gateway ${on.indexCpuUs} + PostgreSQL ${on.indexPgCpuUs} µs CPU per request`,
       `Throughput with consent on: ${(on.rps / off.rps).toFixed(2)} of consent off (${Math.round((1 - on.rps / off.rps) * 100)} % less; consent off serves ${Math.round((off.rps / on.rps - 1) * 100)} % more); gateway CPU +${Math.round((on.cpuUs / off.cpuUs - 1) * 100)} %, PostgreSQL CPU +${Math.round((on.pgCpuUs / Math.max(1, off.pgCpuUs) - 1) * 100)} %`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);

@@ -27,6 +27,7 @@ import { loadPartners } from './config/partners.js';
 import { partnerResources } from './config/partner-resources.js';
 import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
 import { AuditTrail, type DisclosureChannel } from './consent/audit.js';
+import { auditEventStore } from './consent/audit-events.js';
 import { ConsentEngine, type ConsentEngineOptions } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { DisclosureContextCache } from './consent/disclosure-context-cache.js';
@@ -108,11 +109,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   // once committed, and by every other process's through the database's notifications.
   const contextCache = new DisclosureContextCache();
   await contextCache.start(db);
-  // Audit records are server-made: no labeler, no validation, no write hooks. Disclosures are
-  // journalled before they leave and indexed as AuditEvents when the journal is quiet, and
-  // always before anything reads AuditEvents (the Repository's and the export's beforeRead).
-  const audit = new AuditTrail(db, deps.now, config.audit);
-  audit.start(logger);
+  // Audit records are server-made: no labeler, no validation, no write hooks. Each disclosure is
+  // one audit_event row, committed before it leaves; the API renders the rows as AuditEvents.
+  const audit = new AuditTrail(db, deps.now);
   const { repo, labeler } = createWritePath({
     config,
     db,
@@ -120,7 +119,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     validator,
     onWrite: exchange.onWrite,
     afterCommit: (types) => contextCache.written(types),
-    beforeRead: audit.beforeRead,
     now: deps.now,
   });
   // The partner directory is published as Organization and Endpoint resources (ids = the
@@ -157,6 +155,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
     resourceExtensions: { Subscription: topicCapabilityExtensions() },
     instantiates: [`${BULK_IG}/CapabilityStatement/bulk-data`, SUBSCRIPTION_SERVER_R4],
+    typeStores: [auditEventStore],
   });
   const router = new FhirRouter(repo, validator, {
     baseUrl: fhirBase,
@@ -222,7 +221,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     accessFor,
     requesterFor: auth === 'none' ? () => LOCAL_REQUESTER : (res) => requesterOf(res),
     requiresAccessToken: auth !== 'none',
-    beforeRead: audit.beforeRead,
     now: deps.now,
   });
   app.use('/fhir', bulk.routes);
@@ -277,7 +275,6 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       await ingest.close();
       await exchange.close();
       await contextCache.stop();
-      await audit.stop();
       if (ownsRedis) redis.disconnect();
       if (!deps.db) await db.close();
     },

@@ -14,6 +14,7 @@ import { exchangeWriteHook } from './exchange/exchange.js';
 import { Labeler } from './consent/labeler.js';
 import { loadValueSets } from './consent/value-sets.js';
 import { factsOfStoredText } from './consent/stored-resource.js';
+import { auditEventStore } from './consent/audit-events.js';
 import { riskInputWriteHook } from './risk/risk-pending.js';
 import { composeWriteHooks, type WriteHook, type WriteHookContext } from './care/write-hooks.js';
 import { changeInConditionHook } from './care/change-in-condition/intake-hook.js';
@@ -35,8 +36,6 @@ export interface WritePathOptions {
    * engine empties its disclosure-context cache here before the writer's response is sent.
    */
   afterCommit?: RepositoryOptions['afterCommit'];
-  /** Before reads: the audit trail indexes its journal before AuditEvents are read. */
-  beforeRead?: RepositoryOptions['beforeRead'];
   now?: () => Date;
 }
 
@@ -76,7 +75,8 @@ export function createWritePath(opts: WritePathOptions): WritePath {
     validate: (r) => validator.validate(r),
     baseUrl: `${config.baseUrl}/fhir`,
     afterCommit: opts.afterCommit,
-    beforeRead: opts.beforeRead,
+    // AuditEvents are the audit trail's rows, rendered when read; never written through the API.
+    typeStores: [auditEventStore],
     // Found once per version, so a disclosure of it need not scan its text (stored-resource.ts).
     disclosureFacts: factsOfStoredText,
     now: opts.now,

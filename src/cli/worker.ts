@@ -50,9 +50,6 @@ export async function startWorkers(opts: {
   const ownCache = opts.consent ? undefined : new DisclosureContextCache();
   await ownCache?.start(db);
   const consent = opts.consent ?? workerConsentEngine(config, db, ownCache);
-  // Its own audit trail indexes the journal in this process's quiet time too (the gateway's when in-process).
-  const ownAudit = opts.consent ? undefined : consent.opts.audit;
-  ownAudit?.start(logger);
   const exportWorker = initExportWorker({
     consent,
     db,
@@ -94,7 +91,6 @@ export async function startWorkers(opts: {
     close: async () => {
       await Promise.all([exportWorker.close(), ingestWorker.close(), delivery?.close(), notifications?.close(), riskDrain.close()]);
       await ownCache?.stop();
-      await ownAudit?.stop();
     },
   };
 }
@@ -103,7 +99,7 @@ export async function startWorkers(opts: {
 function workerConsentEngine(config: GatewayConfig, db: Database, contextCache?: DisclosureContextCache): ConsentEngine {
   const partners = loadPartners(config.partnersFile);
   const { labeler } = createWritePath({ config, db, partners });
-  const audit = new AuditTrail(db, undefined, config.audit);
+  const audit = new AuditTrail(db);
   const engine = new ConsentEngine({ db, partners, policy: loadPolicy(config.policyFile), labeler, audit, contextCache });
   setDefaultConsentEngine(engine);
   return engine;

@@ -31,18 +31,10 @@ export interface GatewayConfig {
   exchange: ExchangeConfig;
   ingest: IngestConfig;
   risk: RiskConfig;
-  audit: AuditConfig;
   /** Bearer token for /admin (queue dashboard); absent = the admin routes answer 404. */
   adminToken?: string;
 }
 
-/** When the audit journal's disclosures become indexed AuditEvents (src/consent/audit.ts). */
-export interface AuditConfig {
-  /** Index once no disclosure has been recorded for this long (ms)… */
-  quietMs: number;
-  /** …or, however busy, once this many disclosures wait (bounds the lag and an accounting query's wait). */
-  maxBacklog: number;
-}
 
 /** Queued exchange (src/exchange): routing inputs, the outbox dispatcher, delivery retries. */
 export interface ExchangeConfig {
@@ -201,10 +193,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
       auditEventResources: int(env, 'BULK_AUDIT_EVENT_RESOURCES', 10000, 1, 1000000),
       queuePrefix: env.BULK_QUEUE_PREFIX || 'lead:bull',
       workerConcurrency: int(env, 'BULK_WORKER_CONCURRENCY', 2, 1, 64),
-    },
-    audit: {
-      quietMs: int(env, 'AUDIT_INDEX_QUIET_MS', 1000, 0, 3600000),
-      maxBacklog: int(env, 'AUDIT_INDEX_MAX_BACKLOG', 10000, 0, 10000000),
     },
     exchange: {
       enabled: (env.EXCHANGE_ENABLED || 'true') !== 'false',

@@ -1,17 +1,18 @@
-// One FHIR AuditEvent per disclosure (REST read/search/history, bulk export page, exchange
-// delivery), stored as an ordinary resource so the SMA can query it through the API
-// (`AuditEvent?entity=Patient/x` is the accounting of disclosures for a person;
-// `AuditEvent?agent=Organization/y` what a partner received). It holds references and codes only:
-// no names, identifiers or content. Decision: a full AuditEvent rather than a compact table —
-// one store, one search engine, one access rule (policy.json restrictedTypes: SMA only); the
-// audit journal is only the way in (committed per disclosure, indexed in batches: AuditTrail).
+// One FHIR AuditEvent per disclosure (REST read/search/history, bulk export, exchange delivery,
+// notification). It holds references and codes only: no names, identifiers or content.
+// `AuditEvent?patient=Patient/x` is the accounting of disclosures for a person,
+// `AuditEvent?agent=Organization/y` what a partner received; AuditEvents are disclosed to the SMA
+// only (policy.json restrictedTypes).
+//
+// Decision (seventh session): a disclosure is one row of the audit_event table — its record, with
+// the columns the accounting searches — committed before the response leaves; the AuditEvent is
+// rendered from that row when it is read (audit-events.ts serves read, vread, history, search,
+// _include/_revinclude and export of the type). Indexed as an ordinary resource (resource,
+// history and ~16 search-index rows per event) it cost ~500-600 us of CPU per disclosure under
+// sustained load, a quarter of a search's cost (docs/benchmarks.md, "Consent engine").
 import { randomUUID } from 'node:crypto';
-import type { AuditEvent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
-import { extractIndexRows, type IndexRows } from '../fhir/store/index-extraction.js';
-import { dateRange } from '../fhir/store/dates.js';
-import { insertVersionsSql, type VersionWrite } from '../fhir/store/index-writer.js';
-import type { Database, Sql } from '../fhir/store/database.js';
-import type { Logger } from '../logger.js';
+import type { AuditEvent, AuditEventEntity } from '@medplum/fhirtypes';
+import type { Database } from '../fhir/store/database.js';
 import type { RecipientProfile } from './decision-point.js';
 import { ACT_REASON } from './vocabulary.js';
 
@@ -37,8 +38,8 @@ export interface DisclosureRecord {
 }
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
-const CHANNEL_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/disclosure-channel';
-const RULE_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/disclosure-rule';
+export const CHANNEL_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/disclosure-channel';
+export const RULE_SYSTEM = 'https://lead-gateway.example.org/fhir/CodeSystem/disclosure-rule';
 export const CLIENT_ID_SYSTEM = 'https://lead-gateway.example.org/fhir/sid/client-id';
 
 export function auditEventFor(rec: DisclosureRecord, recorded: Date): AuditEvent {
@@ -94,106 +95,17 @@ export function auditEventFor(rec: DisclosureRecord, recorded: Date): AuditEvent
   };
 }
 
-/**
- * Index rows of an AuditEvent, the same rows FHIRPath extraction of the whole event gives, at a
- * fraction of the cost (extraction took ~1 ms per person entity, and ~1 ms for the rest of every
- * event): person entities' `entity` and `patient` rows are added directly; the rest is extracted
- * once per distinct "skeleton" — the indexed elements other than `recorded` (recipient, client,
- * purpose, policies, channel, rules) repeat from one disclosure to the next — and `date` is added
- * from `recorded`. `detail`, `description`, `outcomeDesc` and `purposeOfEvent` are not indexed.
- */
-export function auditIndexRows(resource: Resource): IndexRows {
-  const ev = resource as AuditEvent;
-  if (resource.resourceType !== 'AuditEvent') return extractIndexRows(resource);
-  const people = (ev.entity ?? []).filter((e) => e.what?.reference?.startsWith('Patient/'));
-  const isPerson = new Set(people); // an export page's event lists 1,000 people: no includes() per entity
-  const skeleton = {
-    resourceType: 'AuditEvent',
-    ...(ev.meta ? { meta: { profile: ev.meta.profile, security: ev.meta.security, source: ev.meta.source, tag: ev.meta.tag } } : {}),
-    action: ev.action,
-    agent: ev.agent,
-    entity: (ev.entity ?? []).filter((e) => !isPerson.has(e)).map((e) => ({ what: e.what, name: e.name, role: e.role, type: e.type })),
-    outcome: ev.outcome,
-    source: ev.source,
-    subtype: ev.subtype,
-    type: ev.type,
-  } as AuditEvent;
-  const key = JSON.stringify(skeleton);
-  let cached = skeletonRows.get(key);
-  if (!cached) {
-    cached = extractIndexRows(skeleton);
-    if (skeletonRows.size >= SKELETON_CACHE_SIZE) skeletonRows.clear();
-    skeletonRows.set(key, cached);
-  }
-  const rows: IndexRows = {
-    token: [...cached.token],
-    string: [...cached.string],
-    date: [...cached.date],
-    reference: [...cached.reference],
-    number: [...cached.number],
-    uri: [...cached.uri],
-  };
-  const recorded = ev.recorded ? dateRange(ev.recorded) : undefined;
-  if (recorded) rows.date.push({ param: 'date', low: recorded.low, high: recorded.high });
-  for (const e of people) {
-    const targetId = (e.what?.reference as string).slice('Patient/'.length);
-    rows.reference.push({ param: 'entity', targetType: 'Patient', targetId, targetVersion: null, url: null });
-    rows.reference.push({ param: 'patient', targetType: 'Patient', targetId, targetVersion: null, url: null });
-  }
-  if (people.length) {
-    rows.token.push(
-      { param: 'entity-role', system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' },
-      { param: 'entity-type', system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1' },
-    );
-  }
-  return rows;
-}
-
-const SKELETON_CACHE_SIZE = 500;
-const skeletonRows = new Map<string, IndexRows>();
-
 /** A disclosed resource's versioned reference, for DisclosureRecord.disclosed. */
 export function versionedReference(resourceType: string, id: string, versionId?: string): string {
   return `${resourceType}/${id}${versionId ? `/_history/${versionId}` : ''}`;
 }
 
-/** How AuditTrail records and indexes. */
-export interface AuditWriteOptions {
-  /** Journal statements in flight at once; events recorded while all are busy wait and go together. */
-  concurrency: number;
-  /** Most events in one journal statement. */
-  maxBatch: number;
-  /** The background indexer runs once the journal has taken no new row for this long (ms)… */
-  quietMs: number;
-  /** …or, however busy, once the journal holds this many rows. */
-  maxBacklog: number;
-  /**
-   * Journal rows indexed per transaction. 100: one statement's parameters stay a few hundred kB;
-   * at 500 (1.5 MB of event text) the indexing cost 15 % more CPU (bench/audit-trail.ts
-   * --index-batch: large fresh strings and buffers are costly on this VM, as for export pages).
-   */
-  indexBatch: number;
-}
-
-const DEFAULT_AUDIT_OPTIONS: AuditWriteOptions = { concurrency: 1, maxBatch: 64, quietMs: 1000, maxBacklog: 10_000, indexBatch: 100 };
-
-interface PendingEvent {
-  content: string;
-  settle: (err?: unknown) => void;
-}
-
-/** A journal row: the disclosure (its list packed), the id and time of its AuditEvent-to-be. */
-interface JournalEntry {
-  id: string;
-  recorded: string;
-  record: Omit<DisclosureRecord, 'disclosed'> & { disclosed: string };
-}
 
 /**
  * A disclosed list as one string, a third smaller than its JSON array: `Type/id/_history/v`
  * becomes `id/v`, after a `Type/` token whenever the type changes (`Observation/ a/1 b/2
- * Condition/ c/1`). Most of a journal row is this list, and a row's cost grows with its size
- * (PostgreSQL ~1 µs per reference). Ids and versions hold no `/` or space (R4 id: [A-Za-z0-9-.]).
+ * Condition/ c/1`). Most of an audit_event row is this list, and a row's cost grows with its
+ * size (PostgreSQL ~1 µs per reference). Ids and versions hold no `/` or space (R4 id: [A-Za-z0-9-.]).
  */
 export function packDisclosed(refs: string[]): string {
   const out: string[] = [];
@@ -222,35 +134,89 @@ export function unpackDisclosed(packed: string): string[] {
   return refs;
 }
 
-/** The resource store's row for a journal entry: AuditEvents are server-made, version 1, never replaced. */
-function journalVersion(text: string): VersionWrite {
-  const { id, recorded, record } = JSON.parse(text) as JournalEntry;
-  const rec: DisclosureRecord = { ...record, disclosed: unpackDisclosed(record.disclosed) };
-  const event = { ...auditEventFor(rec, new Date(recorded)), id, meta: { versionId: '1', lastUpdated: recorded } };
-  return { resourceType: 'AuditEvent', id, versionId: '1', lastUpdated: recorded, content: JSON.stringify(event), replace: false, rows: auditIndexRows(event) };
+/** How AuditTrail writes. */
+export interface AuditWriteOptions {
+  /** Statements in flight at once; events recorded while all are busy wait and go together. */
+  concurrency: number;
+  /** Most events in one statement. */
+  maxBatch: number;
+}
+
+const DEFAULT_AUDIT_OPTIONS: AuditWriteOptions = { concurrency: 1, maxBatch: 64 };
+
+interface PendingEvent {
+  row: AuditEventRow;
+  settle: (err?: unknown) => void;
+}
+
+/**
+ * A disclosure as the audit_event table holds it (column names): the AuditEvent's id and time, and
+ * the record it is rendered from. `rules`, `policies` and `people` are the searchable lists;
+ * `disclosed` is the packed list (packDisclosed). `resource`: an AuditEvent stored whole (those
+ * indexed as resources before migration 13), served as it is.
+ */
+export interface AuditEventRow {
+  id: string;
+  recorded: string;
+  recipient: string;
+  client: string | null;
+  purpose: string;
+  channel: string;
+  rules: string[];
+  policies: string[];
+  people: string[];
+  series: string | null;
+  withheld: number;
+  disclosed: string;
+  resource?: unknown;
+}
+
+export function auditEventRow(rec: DisclosureRecord, id: string, recorded: Date): AuditEventRow {
+  return {
+    id,
+    recorded: recorded.toISOString(),
+    recipient: rec.recipient.organizationId,
+    client: rec.recipient.clientId ?? null,
+    purpose: rec.recipient.purposeOfUse,
+    channel: rec.channel,
+    rules: [...new Set(rec.rules)].sort(),
+    policies: [...new Set(rec.basedOn)].sort(),
+    people: rec.patientIds,
+    series: rec.series ?? null,
+    withheld: rec.withheld,
+    disclosed: packDisclosed(rec.disclosed),
+  };
+}
+
+/** The AuditEvent a row stands for, as JSON text: the same text every time it is read. */
+export function auditEventText(row: AuditEventRow): string {
+  if (row.resource) return typeof row.resource === 'string' ? row.resource : JSON.stringify(row.resource);
+  const recorded = new Date(row.recorded);
+  const rec: DisclosureRecord = {
+    recipient: { organizationId: row.recipient, purposeOfUse: row.purpose, ...(row.client ? { clientId: row.client } : {}) } as RecipientProfile,
+    channel: row.channel as DisclosureChannel,
+    disclosed: unpackDisclosed(row.disclosed),
+    withheld: row.withheld,
+    patientIds: row.people,
+    basedOn: row.policies,
+    rules: row.rules,
+    ...(row.series ? { series: row.series } : {}),
+  };
+  const lastUpdated = recorded.toISOString();
+  return JSON.stringify({ ...auditEventFor(rec, recorded), id: row.id, meta: { versionId: '1', lastUpdated } });
 }
 
 export class AuditTrail {
   private readonly waiting: PendingEvent[] = [];
   private inFlight = 0;
   private readonly opts: AuditWriteOptions;
-  private running?: Promise<void>;
-  private queued?: Promise<void>;
-  private timer?: NodeJS.Timeout;
-  private ticking?: Promise<void>;
 
   /**
-   * Writes into `db`. A disclosure's record is committed to the audit journal
-   * (one row of JSON) before `record` resolves, so a disclosure is on record before it leaves;
-   * the indexer (`index`, run by `start` in the background and by the Repository's `beforeRead`
-   * before any read of AuditEvents) moves journal rows into the resource store with their search
-   * rows, many per transaction. Why two steps: an indexed AuditEvent costs ~60 WAL records and
-   * most of a millisecond of CPU; on the request path it was a third of a search's cost
-   * (docs/benchmarks.md); indexing it when the gateway is quiet, in batches, moves that off the
-   * requests without ever letting a query of AuditEvents miss one.
+   * Writes into `db`. A disclosure's row is committed to audit_event before `record` resolves,
+   * so a disclosure is on record — and found by the accounting — before it leaves.
    *
-   * Group commit: up to `concurrency` journal statements run at once; events recorded meanwhile
-   * wait and are written together by the next statement (one round trip and one commit for many
+   * Group commit: up to `concurrency` statements run at once; events recorded meanwhile wait and
+   * are written together by the next statement (one round trip and one commit for many
    * disclosures under load; a lone request waits for no one). A statement is one transaction:
    * all of its events are on record, or none and every one of their disclosures fails.
    */
@@ -263,10 +229,9 @@ export class AuditTrail {
   }
 
   record(rec: DisclosureRecord): Promise<void> {
-    // The record, not its AuditEvent: smaller, and built once indexed (recorded and id fixed now).
-    const entry: JournalEntry = { id: randomUUID(), recorded: this.now().toISOString(), record: { ...rec, disclosed: packDisclosed(rec.disclosed) } };
+    const row = auditEventRow(rec, randomUUID(), this.now());
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ content: JSON.stringify(entry), settle: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.waiting.push({ row, settle: (err) => (err === undefined ? resolve() : reject(err)) });
       this.pump();
     });
   }
@@ -275,7 +240,7 @@ export class AuditTrail {
     while (this.inFlight < this.opts.concurrency && this.waiting.length) {
       const batch = this.waiting.splice(0, this.opts.maxBatch);
       this.inFlight++;
-      this.journal(batch.map((e) => e.content)).then(
+      this.write(batch.map((e) => e.row)).then(
         () => batch.forEach((e) => e.settle()),
         (err: unknown) => batch.forEach((e) => e.settle(err ?? new Error('AuditEvent not written'))),
       ).finally(() => {
@@ -285,107 +250,17 @@ export class AuditTrail {
     }
   }
 
-  private async journal(contents: string[]): Promise<void> {
-    // One JSON array parameter: no escaping of each event as an element of a PostgreSQL array literal.
+  private async write(rows: AuditEventRow[]): Promise<void> {
+    // One JSON parameter (json_populate_recordset fills text[] columns from JSON arrays): no
+    // escaping of every value as an element of a PostgreSQL array literal.
     const written = await this.db.query<{ n: number }>(
-      'WITH i AS (INSERT INTO audit_journal (entry) SELECT e FROM json_array_elements($1::json) AS e RETURNING 1) SELECT count(*)::int AS n FROM i',
-      [`[${contents.join(',')}]`],
+      `WITH i AS (INSERT INTO audit_event (id, recorded, recipient, client, purpose, channel, rules, policies, people, series, withheld, disclosed)
+         SELECT id, recorded, recipient, client, purpose, channel, rules, policies, people, series, withheld, disclosed
+         FROM json_populate_recordset(NULL::audit_event, $1::json) RETURNING 1)
+       SELECT count(*)::int AS n FROM i`,
+      [JSON.stringify(rows)],
       { prepare: true },
     );
-    if (written.rows[0]?.n !== contents.length) throw new Error('AuditEvent not written');
-  }
-
-  /**
-   * Moves every journal row committed before this call (by any process) into the resource store.
-   * Concurrent calls share a run that started after them; `tx`: inside the caller's transaction
-   * (the rows it indexes commit with it; rolled back, they stay in the journal).
-   */
-  index(tx?: Sql): Promise<void> {
-    if (tx) return this.indexAll(tx);
-    if (this.queued) return this.queued;
-    if (!this.running) {
-      this.running = this.indexAll().finally(() => (this.running = undefined));
-      return this.running;
-    }
-    // A run in progress may have read the journal before this call: queue a fresh one after it.
-    this.queued = this.running.catch(() => undefined).then(() => {
-      this.queued = undefined;
-      return this.index();
-    });
-    return this.queued;
-  }
-
-  /** What `Repository.beforeRead` runs: an index pass before anything reads AuditEvents. */
-  readonly beforeRead = async (types: ReadonlySet<string> | undefined, tx?: Sql): Promise<void> => {
-    if (!types || types.has('AuditEvent')) await this.index(tx);
-  };
-
-  private async indexAll(tx?: Sql): Promise<void> {
-    for (;;) {
-      const n = tx ? await this.indexBatch(tx) : await this.db.transaction((t) => this.indexBatch(t));
-      // A short batch: the journal held no more rows when it was read.
-      if (n < this.opts.indexBatch) return;
-    }
-  }
-
-  /**
-   * One transaction: the oldest journal rows, locked (a concurrent indexer in another process
-   * waits for them, then finds them gone), written as AuditEvents, deleted.
-   */
-  private async indexBatch(tx: Sql): Promise<number> {
-    const rows = (
-      await tx.query<{ seq: string; entry: string }>('SELECT seq, entry::text AS entry FROM audit_journal ORDER BY seq LIMIT $1 FOR UPDATE', [this.opts.indexBatch], {
-        prepare: true,
-      })
-    ).rows;
-    if (!rows.length) return 0;
-    const q = insertVersionsSql(rows.map((r) => journalVersion(r.entry)));
-    // Prepared: the same text whatever the batch size (planning it cost ~1.4 ms a statement).
-    const written = (await tx.query<{ id: string }>(q.text, q.values, { prepare: true })).rows.length;
-    if (written !== rows.length) throw new Error('AuditEvent not indexed');
-    await tx.query('DELETE FROM audit_journal WHERE seq = ANY($1::bigint[])', [rows.map((r) => r.seq)], { prepare: true });
-    return rows.length;
-  }
-
-  /**
-   * Indexes in the background: now (rows a stopped process left), then whenever the journal —
-   * every process's — has taken no new row for `quietMs`, or holds `maxBacklog` rows however
-   * busy the gateways are. Looking at the journal rather than at this process's own requests
-   * keeps an idle process from indexing while another serves a burst on the same machine.
-   * Errors are retried at the next tick (logged by code only: a database error can quote the row
-   * it failed on; the rows stay in the journal).
-   */
-  start(logger?: Pick<Logger, 'error'>): void {
-    if (this.timer) return;
-    const onError = (err: unknown): void => logger?.error({ code: (err as { code?: string }).code }, 'audit journal: indexing failed, will retry');
-    let newest: string | null = null;
-    let changedAt = Date.now();
-    const tick = async (): Promise<void> => {
-      if (this.running || !this.timer) return;
-      const { lo, hi } = (await this.db.query<{ lo: string | null; hi: string | null }>('SELECT min(seq) AS lo, max(seq) AS hi FROM audit_journal', [], { prepare: true })).rows[0];
-      if (hi !== newest) {
-        newest = hi;
-        changedAt = Date.now();
-      }
-      if (lo === null || hi === null || !this.timer) return; // empty, or stopped meanwhile
-      // seq has gaps (rolled-back inserts): hi - lo + 1 overstates the rows, which only indexes sooner.
-      if (Date.now() - changedAt >= this.opts.quietMs || Number(hi) - Number(lo) + 1 >= this.opts.maxBacklog) await this.index();
-    };
-    this.timer = setInterval(() => {
-      if (this.ticking) return;
-      this.ticking = tick()
-        .catch(onError)
-        .finally(() => (this.ticking = undefined));
-    }, Math.max(50, Math.min(1000, this.opts.quietMs / 2)));
-    this.timer.unref();
-    this.index().catch(onError);
-  }
-
-  /** Stops the background indexer and waits for a run in progress (rows left stay in the journal). */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.ticking;
-    await (this.queued ?? this.running)?.catch(() => undefined);
+    if (written.rows[0]?.n !== rows.length) throw new Error('AuditEvent not written');
   }
 }

@@ -140,8 +140,7 @@ async function workerConsentFilter(
     valueSets: loadValueSets(),
     part2Organizations: new Set(directory.organizations.filter((o) => o.part2Program).map((o) => o.id)),
   });
-  const audit = new AuditTrail(db, undefined, config.audit);
-  audit.start(logger);
+  const audit = new AuditTrail(db);
   // What it writes (delivery log, AuditEvents) is none of what the cache holds: notifications empty it.
   const contextCache = new DisclosureContextCache();
   await contextCache.start(db);
@@ -150,7 +149,6 @@ async function workerConsentFilter(
     filter: (recipient, resources) => engine.filter(recipient, resources, 'exchange'),
     close: async () => {
       await contextCache.stop();
-      await audit.stop();
     },
   };
 }

@@ -3,6 +3,7 @@
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity, Extension } from '@medplum/fhirtypes';
 import { r4ResourceTypes, searchParametersFor } from './definitions.js';
 import type { ProfileCache } from './validation/profile-cache.js';
+import type { TypeStore } from './store/type-store.js';
 
 export interface CapabilityOptions {
   baseUrl: string; // FHIR base
@@ -18,6 +19,8 @@ export interface CapabilityOptions {
   resourceExtensions?: Record<string, Extension[]>;
   /** Canonical CapabilityStatements this server implements (e.g. Bulk Data's). */
   instantiates?: string[];
+  /** Types kept in stores of their own (type-store.ts): read-only, and only their search parameters. */
+  typeStores?: TypeStore[];
   /** Fixed date for reproducible output. */
   date?: string;
 }
@@ -32,13 +35,18 @@ const INTERACTIONS: CapabilityStatementRestResource['interaction'] = [
   { code: 'search-type' },
 ];
 
+/** What a store-kept type offers: reads and searches; the gateway writes it (AuditEvent). */
+const READ_ONLY_INTERACTIONS: CapabilityStatementRestResource['interaction'] = [{ code: 'read' }, { code: 'vread' }, { code: 'history-instance' }, { code: 'search-type' }];
+
 const RESULT_PARAMS = ['_count', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude'];
 
 export function buildCapabilityStatement(opts: CapabilityOptions): CapabilityStatement {
   const profileUrls = opts.profiles.urls();
   const resources: CapabilityStatementRestResource[] = r4ResourceTypes().map((type) => {
+    const store = opts.typeStores?.find((t) => t.resourceType === type);
     const params = Object.values(searchParametersFor(type))
       .filter((sp) => sp.type !== 'composite' && sp.type !== 'special')
+      .filter((sp) => !store || store.searchParams.includes(sp.code as string))
       .map((sp) => ({ name: sp.code as string, definition: sp.url, type: sp.type as 'token' }));
     const supported = profileUrls.filter((u) => u.split('/').pop()?.toLowerCase().includes(type.toLowerCase()));
     const r: CapabilityStatementRestResource = {
@@ -60,6 +68,11 @@ export function buildCapabilityStatement(opts: CapabilityOptions): CapabilitySta
         ...(opts.resourceOperations?.[type] ?? []),
       ],
     };
+    if (store) {
+      // Written by the gateway only; searched by its own parameters; `_include` of what it refers to.
+      Object.assign(r, { interaction: READ_ONLY_INTERACTIONS, versioning: 'versioned', updateCreate: false, conditionalCreate: false, conditionalUpdate: false, conditionalDelete: 'not-supported' });
+      r.searchInclude = store.includes.map((p) => `${type}:${p}`);
+    }
     if (supported.length) r.supportedProfile = supported;
     if (opts.resourceExtensions?.[type]?.length) r.extension = opts.resourceExtensions[type];
     return r;

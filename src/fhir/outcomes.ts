@@ -42,6 +42,10 @@ export const outcomes = {
   notFound: (what: string) => fail(404, 'not-found', `${what} not found`),
   /** A 404 whose message is already a sentence ("No alignment decision for …"). */
   notFoundMessage: (msg: string) => fail(404, 'not-found', msg),
+  /** A valid request this server does not answer (a search parameter a type's store lacks). */
+  notSupported: (msg: string, expression?: string[]) => fail(400, 'not-supported', msg, expression),
+  /** A type only the gateway writes (AuditEvent). */
+  readOnlyType: (type: string) => new FhirError(405, outcome('error', 'not-supported', `${type} resources are written by the gateway only: they cannot be created, changed or deleted through the API`)),
   unknownResourceType: (type: string) => fail(404, 'not-supported', `Unknown resource type "${type}"`),
   methodNotAllowed: (method: string, path: string) =>
     new FhirError(405, outcome('error', 'not-supported', `${method} is not allowed on ${path}`)),

@@ -11,8 +11,6 @@ export interface BulkContext {
   config: BulkExportConfig;
   fhirBase: string;
   now: () => Date;
-  /** Before an export's transactionTime is fixed: the audit journal indexed (AuditEvents are exported). */
-  beforeRead?: (resourceTypes: ReadonlySet<string>) => Promise<void>;
   /** True when /fhir needs a bearer token (then the files need it too). */
   requiresAccessToken: boolean;
   statusUrl(exportId: string): string;

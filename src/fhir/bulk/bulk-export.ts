@@ -25,7 +25,6 @@ export interface BulkExportOptions {
   requesterFor: (res: Response) => ExportRecipient;
   requiresAccessToken: boolean;
   storage?: ExportStorage;
-  beforeRead?: BulkContext['beforeRead'];
   now?: () => Date;
 }
 
@@ -44,7 +43,6 @@ export function createBulkExport(opts: BulkExportOptions): BulkExport {
     fhirBase: opts.fhirBase,
     now: opts.now ?? (() => new Date()),
     requiresAccessToken: opts.requiresAccessToken,
-    beforeRead: opts.beforeRead,
     ...bulkUrls(opts.fhirBase),
   };
   const routes = bulkRoutes({ ctx, maxBodyBytes: opts.config.maxBodyBytes, accessFor: opts.accessFor, requesterFor: opts.requesterFor });

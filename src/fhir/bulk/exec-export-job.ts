@@ -8,6 +8,7 @@
 // `_elements` or when the filter must (parse + stringify would halve the throughput: perf-ceilings.md).
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
+import { auditEventStore } from '../../consent/audit-events.js';
 import type { ConsentEngine } from '../../consent/engine.js';
 import { filterStoredForRecipient, flushSeriesForRecipient, type DisclosureSeries, type Recipient } from '../../consent/filter.js';
 import type { Logger } from '../../logger.js';
@@ -143,7 +144,8 @@ async function exportType(
   };
   const cancelled = async (): Promise<boolean> => signal?.aborted === true || (await exportJobs.status(db, job.id)) !== 'running';
   try {
-    if (db.kind === 'postgres') await streamWithCursor(db, exportStreamSql(input), config.pageSize, cancelled, onPage);
+    if (type === auditEventStore.resourceType) await streamAuditEvents(db, input, config.pageSize, cancelled, onPage);
+    else if (db.kind === 'postgres') await streamWithCursor(db, exportStreamSql(input), config.pageSize, cancelled, onPage);
     else await streamWithKeyset(db, input, config.pageSize, cancelled, onPage);
     deps.logger.debug({ exportId: job.id, type, resources: total }, 'export type written');
     return await writer.close();
@@ -220,6 +222,25 @@ async function streamWithKeyset(
     }
   } finally {
     await db.query('DELETE FROM bulk_export_item WHERE job_id = $1 AND resource_type = $2', [input.jobId, input.resourceType]);
+  }
+}
+
+/** AuditEvents (rows of the audit trail, rendered): keyset pages in id order, on either database. */
+async function streamAuditEvents(
+  db: Database,
+  input: Parameters<typeof selectItemsSql>[0],
+  pageSize: number,
+  cancelled: () => Promise<boolean>,
+  onPage: Page,
+): Promise<void> {
+  let afterId = '';
+  for (;;) {
+    if (await cancelled()) throw new Cancelled();
+    const rows = await auditEventStore.exportPage(db, { ...input, afterId, limit: pageSize });
+    if (!rows.length) break;
+    afterId = rows[rows.length - 1].id;
+    await onPage(rows.map((r) => ({ ...r, facts: null })));
+    if (rows.length < pageSize) break;
   }
 }
 

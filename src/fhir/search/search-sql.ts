@@ -5,7 +5,7 @@ import { normalizeString, parseReference } from '../store/index-extraction.js';
 import { outcomes } from '../outcomes.js';
 import { splitPipes, splitPrefix, unescapeValue, type Filter, type Prefix, type SearchRequest } from './search-request.js';
 
-class Params {
+export class Params {
   readonly values: unknown[] = [];
   add(v: unknown): string {
     this.values.push(v);
@@ -66,7 +66,7 @@ export function filterSql(f: Filter, owner: string, p: Params, baseUrl: string):
   return exists(table, owner, p, f.code, or(conds), a);
 }
 
-const or = (conds: string[]): string => (conds.length === 1 ? conds[0] : `(${conds.map((c) => `(${c})`).join(' OR ')})`);
+export const or = (conds: string[]): string => (conds.length === 1 ? conds[0] : `(${conds.map((c) => `(${c})`).join(' OR ')})`);
 
 function valueCond(f: Filter, a: string, v: string, p: Params, baseUrl: string): string {
   switch (f.type) {
@@ -111,7 +111,7 @@ function valueCond(f: Filter, a: string, v: string, p: Params, baseUrl: string):
   throw outcomes.badRequest(`Search on ${f.code} is not supported`);
 }
 
-function dateCond(lowCol: string, highCol: string, v: string, p: Params): string {
+export function dateCond(lowCol: string, highCol: string, v: string, p: Params): string {
   const { prefix, rest } = splitPrefix(v);
   const range = dateRange(rest);
   if (!range) throw outcomes.badRequest(`"${v}" is not a valid date`);

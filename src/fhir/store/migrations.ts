@@ -391,6 +391,74 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       ALTER TABLE resource ADD COLUMN disclosure_facts text;
     `,
   },
+  {
+    id: 13,
+    name: 'audit events in their own table',
+    sql: `
+      -- One row per disclosure, written before the response leaves, and the AuditEvent rendered
+      -- from it when read (src/consent/audit.ts, audit-events.ts): the record, and as columns what
+      -- the accounting of disclosures searches by. Replaces the audit journal and the AuditEvents
+      -- it was indexed into as ordinary resources (resource, history, ~16 index rows each).
+      CREATE TABLE audit_event (
+        id text PRIMARY KEY,
+        recorded timestamptz NOT NULL,
+        recipient text NOT NULL,
+        client text,
+        purpose text NOT NULL,
+        channel text NOT NULL,
+        rules text[] NOT NULL,
+        policies text[] NOT NULL,
+        people text[] NOT NULL,
+        series text,
+        withheld integer NOT NULL,
+        disclosed text NOT NULL,
+        resource json
+      );
+      CREATE INDEX audit_event_recorded ON audit_event (recorded, id);
+      CREATE INDEX audit_event_recipient ON audit_event (recipient, recorded);
+      CREATE INDEX audit_event_people ON audit_event USING gin (people);
+      CREATE INDEX audit_event_series ON audit_event (series) WHERE series IS NOT NULL;
+      DO $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+          ALTER TABLE audit_event ALTER COLUMN disclosed SET COMPRESSION lz4;
+          ALTER TABLE audit_event ALTER COLUMN resource SET COMPRESSION lz4;
+        END IF;
+      END $$;
+      -- The journal's rows, not yet indexed.
+      INSERT INTO audit_event (id, recorded, recipient, client, purpose, channel, rules, policies, people, series, withheld, disclosed)
+      SELECT e->>'id', (e->>'recorded')::timestamptz, r->'recipient'->>'organizationId', r->'recipient'->>'clientId',
+             r->'recipient'->>'purposeOfUse', r->>'channel',
+             ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text(COALESCE(r->'rules', '[]')) x ORDER BY x),
+             ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text(COALESCE(r->'basedOn', '[]')) x ORDER BY x),
+             ARRAY(SELECT jsonb_array_elements_text(COALESCE(r->'patientIds', '[]'))),
+             r->>'series', COALESCE((r->>'withheld')::integer, 0), COALESCE(r->>'disclosed', '')
+      FROM (SELECT entry::jsonb AS e, entry::jsonb->'record' AS r FROM audit_journal) j;
+      DROP TABLE audit_journal;
+      -- AuditEvents indexed as resources: kept whole, served as stored, found by the same columns.
+      INSERT INTO audit_event (id, recorded, recipient, client, purpose, channel, rules, policies, people, series, withheld, disclosed, resource)
+      SELECT r.id, COALESCE((r.content->>'recorded')::timestamptz, r.last_updated),
+             COALESCE(substring(r.content->'agent'->0->'who'->>'reference' FROM '^Organization/(.*)$'), ''),
+             r.content->'agent'->0->>'altId',
+             COALESCE(r.content->'purposeOfEvent'->0->'coding'->0->>'code', ''),
+             COALESCE(r.content->'subtype'->0->>'code', ''),
+             ARRAY(SELECT s->>'code' FROM jsonb_array_elements(COALESCE(r.content->'subtype', '[]')) WITH ORDINALITY AS t(s, n) WHERE n > 1 AND s->>'code' IS NOT NULL),
+             ARRAY(SELECT jsonb_array_elements_text(COALESCE(r.content->'agent'->0->'policy', '[]'))),
+             ARRAY(SELECT substr(x->'what'->>'reference', 9) FROM jsonb_array_elements(COALESCE(r.content->'entity', '[]')) x
+                   WHERE x->'what'->>'reference' LIKE 'Patient/%'),
+             (SELECT x->>'name' FROM jsonb_array_elements(COALESCE(r.content->'entity', '[]')) x WHERE x->>'name' IS NOT NULL LIMIT 1),
+             0, '', r.content::json
+      FROM resource r WHERE r.resource_type = 'AuditEvent' AND NOT r.deleted;
+      DELETE FROM idx_token WHERE resource_type = 'AuditEvent';
+      DELETE FROM idx_string WHERE resource_type = 'AuditEvent';
+      DELETE FROM idx_date WHERE resource_type = 'AuditEvent';
+      DELETE FROM idx_reference WHERE resource_type = 'AuditEvent';
+      DELETE FROM idx_number WHERE resource_type = 'AuditEvent';
+      DELETE FROM idx_uri WHERE resource_type = 'AuditEvent';
+      DELETE FROM resource_history WHERE resource_type = 'AuditEvent';
+      DELETE FROM resource WHERE resource_type = 'AuditEvent';
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<void> {

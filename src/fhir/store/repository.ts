@@ -11,6 +11,7 @@ import type { Database, Sql } from './database.js';
 import { extractIndexRows } from './index-extraction.js';
 import { deleteIndexSql, writeVersionSql, writeVersionsSql } from './index-writer.js';
 import { jsonbText } from './jsonb-text.js';
+import type { TypeStore } from './type-store.js';
 
 export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -46,13 +47,10 @@ export interface RepositoryOptions {
    */
   afterCommit?: (resourceTypes: ReadonlySet<string>) => void;
   /**
-   * Awaited before a read, vread, history or search can return resources of these types
-   * (undefined: of any type, an `_include` without a target type): completes writes committed
-   * elsewhere first — the audit journal's AuditEvents (AuditTrail.index), so the accounting of
-   * disclosures never misses one already made. Inside a transaction it gets the transaction's
-   * handle (on PGlite another transaction would wait for this one forever).
+   * Types kept in tables of their own and served read-only (type-store.ts): reads, searches and
+   * includes of such a type go to its store, writes of it are refused (405). AuditEvent.
    */
-  beforeRead?: (resourceTypes: ReadonlySet<string> | undefined, tx?: Sql) => Promise<void>;
+  typeStores?: TypeStore[];
   /**
    * What a reader of a version's stored text will need to know (the consent engine's disclosure
    * facts), found from that text when the version is written and kept with it (index-writer.ts
@@ -100,7 +98,7 @@ interface Row {
 }
 
 export class Repository {
-  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'beforeRead' | 'disclosureFacts'>> & RepositoryOptions;
+  private readonly opts: Required<Omit<RepositoryOptions, 'validate' | 'onWrite' | 'afterCommit' | 'prepare' | 'typeStores' | 'disclosureFacts'>> & RepositoryOptions;
 
   /** Rows read and locked by `prefetch`, each used once by `update` (undefined: no row). */
   private readonly prefetched = new Map<string, Row | undefined>();
@@ -198,6 +196,17 @@ export class Repository {
     if (!isR4ResourceType(resourceType)) throw outcomes.unknownResourceType(resourceType);
   }
 
+  /** The store of a type kept outside the resource tables, if it is one. */
+  private typeStore(resourceType: string): TypeStore | undefined {
+    return this.opts.typeStores?.find((t) => t.resourceType === resourceType);
+  }
+
+  /** Writes of a store-kept type are the gateway's own (AuditTrail), never the API's. */
+  private checkWritable(resourceType: string): void {
+    this.checkType(resourceType);
+    if (this.typeStore(resourceType)) throw outcomes.readOnlyType(resourceType);
+  }
+
   /**
    * The current version as stored JSON text (sent unchanged: parsing and re-serialising costs
    * about half the read throughput); 404 when absent, 410 when deleted.
@@ -205,7 +214,12 @@ export class Repository {
   async readText(resourceType: string, id: string): Promise<{ content: string; versionId: string; lastUpdated: string; facts: string | null }> {
     this.checkType(resourceType);
     if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
-    await this.opts.beforeRead?.(new Set([resourceType]), this.tx);
+    const store = this.typeStore(resourceType);
+    if (store) {
+      const found = await store.read(this.sql, id);
+      if (!found) throw outcomes.notFound(`${resourceType}/${id}`);
+      return { ...found, versionId: '1', facts: null };
+    }
     const r = await this.sql.query<Row & { last_updated: Date; facts: string | null }>(
       'SELECT version_id, deleted, last_updated, content::text AS content, disclosure_facts AS facts FROM resource WHERE resource_type = $1 AND id = $2',
       [resourceType, id],
@@ -244,7 +258,12 @@ export class Repository {
   async vread<T extends Resource = Resource>(resourceType: string, id: string, versionId: string): Promise<T> {
     this.checkType(resourceType);
     if (!/^\d{1,18}$/.test(versionId) || !ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}/_history/${versionId}`);
-    await this.opts.beforeRead?.(new Set([resourceType]), this.tx);
+    const store = this.typeStore(resourceType);
+    if (store) {
+      const found = versionId === '1' ? await store.read(this.sql, id) : undefined;
+      if (!found) throw outcomes.notFound(`${resourceType}/${id}/_history/${versionId}`);
+      return JSON.parse(found.content) as T;
+    }
     const r = await this.sql.query<Row>(
       'SELECT version_id, deleted, content::text AS content FROM resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3',
       [resourceType, id, versionId],
@@ -263,7 +282,13 @@ export class Repository {
   ): Promise<{ versions: { versionId: string; lastUpdated: string; deleted: boolean; content: string | null }[]; total: number }> {
     this.checkType(resourceType);
     if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
-    await this.opts.beforeRead?.(new Set([resourceType]), this.tx);
+    const store = this.typeStore(resourceType);
+    if (store) {
+      const found = await store.read(this.sql, id);
+      if (!found) throw outcomes.notFound(`${resourceType}/${id}`);
+      const versions = page.offset === 0 && page.count > 0 ? [{ versionId: '1', lastUpdated: found.lastUpdated, deleted: false, content: found.content }] : [];
+      return { versions, total: 1 };
+    }
     const total = await this.sql.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM resource_history WHERE resource_type = $1 AND id = $2',
       [resourceType, id],
@@ -286,7 +311,7 @@ export class Repository {
   }
 
   async create<T extends Resource>(resource: T, opts: { id?: string } = {}): Promise<WriteResult<T>> {
-    this.checkType(resource.resourceType);
+    this.checkWritable(resource.resourceType);
     const id = opts.id ?? this.opts.newId();
     return this.withTransaction(async (repo) => repo.write(repo.sql, await repo.prepared({ ...resource, id }), 'create'));
   }
@@ -297,7 +322,7 @@ export class Repository {
    * the current version makes no new version, so re-sending the same data is idempotent.
    */
   async update<T extends Resource>(resource: T, opts: { ifMatch?: string } = {}): Promise<WriteResult<T>> {
-    this.checkType(resource.resourceType);
+    this.checkWritable(resource.resourceType);
     const id = resource.id;
     if (!id || !ID_RE.test(id)) throw outcomes.badRequest('Resource id is missing or invalid', [`${resource.resourceType}.id`]);
     return this.withTransaction(async (repo) => {
@@ -321,6 +346,7 @@ export class Repository {
    * depend on the hooks of the ones before them; ids must be distinct (else one by one).
    */
   async updateAll<T extends Resource>(resources: T[]): Promise<WriteResult<T>[]> {
+    for (const r of resources) this.checkWritable(r.resourceType);
     const keys = resources.map((r) => `${r.resourceType}/${r.id}`);
     if (new Set(keys).size !== keys.length) {
       return this.withTransaction(async (repo) => {
@@ -374,7 +400,7 @@ export class Repository {
   }
 
   async delete(resourceType: string, id: string): Promise<{ versionId?: string }> {
-    this.checkType(resourceType);
+    this.checkWritable(resourceType);
     if (!ID_RE.test(id)) throw outcomes.notFound(`${resourceType}/${id}`);
     return this.withTransaction(async (repo) => {
       const tx = repo.sql;
@@ -448,15 +474,12 @@ export class Repository {
 
   async search(req: SearchRequest): Promise<SearchResult> {
     this.checkType(req.resourceType);
-    if (this.opts.beforeRead) {
-      const types = new Set([req.resourceType, ...req.revinclude.map((i) => i.sourceType)]);
-      const anyType = req.include.some((i) => {
-        if (i.targetType) types.add(i.targetType);
-        return !i.targetType;
-      });
-      await this.opts.beforeRead(anyType ? undefined : types, this.tx);
-    }
     const baseUrl = this.opts.baseUrl;
+    const store = this.typeStore(req.resourceType);
+    if (store) {
+      const found = await store.search(this.sql, req, baseUrl);
+      return { ...found, included: await this.includes(req, found.matches.map((m) => m.id)) };
+    }
     let total: number | undefined;
     if (req.total !== 'none' || req.summary === 'count') {
       const c = searchCountSql(req, baseUrl);
@@ -482,8 +505,20 @@ export class Repository {
         if (!seen.has(key) && !out.has(key)) out.set(key, { resourceType: r.resource_type, id: r.id, content: r.content, facts: r.facts });
       }
     };
+    const store = this.typeStore(req.resourceType);
     for (const inc of req.include) {
       if (inc.sourceType !== req.resourceType) continue;
+      if (store) {
+        const keys = (await store.references(this.sql, ids, inc.param)).filter((k) => !inc.targetType || k.resourceType === inc.targetType);
+        const r = await this.sql.query<IncludedRow>(
+          `SELECT t.resource_type, t.id, t.content::text AS content, t.disclosure_facts AS facts
+           FROM unnest($1::text[], $2::text[]) AS k(resource_type, id) JOIN resource t ON t.resource_type = k.resource_type AND t.id = k.id
+           WHERE NOT t.deleted`,
+          [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+        );
+        add(r.rows);
+        continue;
+      }
       const r = await this.sql.query<IncludedRow>(
         `SELECT t.resource_type, t.id, t.content::text AS content, t.disclosure_facts AS facts
          FROM idx_reference i JOIN resource t ON t.resource_type = i.target_type AND t.id = i.target_id
@@ -494,6 +529,12 @@ export class Repository {
       add(r.rows);
     }
     for (const inc of req.revinclude) {
+      const source = this.typeStore(inc.sourceType);
+      if (source) {
+        const rows = await source.referring(this.sql, inc.param, req.resourceType, ids);
+        add(rows.map((r) => ({ resource_type: inc.sourceType, id: r.id, content: r.content, facts: null })));
+        continue;
+      }
       const r = await this.sql.query<IncludedRow>(
         `SELECT s.resource_type, s.id, s.content::text AS content, s.disclosure_facts AS facts
          FROM idx_reference i JOIN resource s ON s.resource_type = i.resource_type AND s.id = i.id
@@ -525,6 +566,8 @@ export class Repository {
 
   /** Ids of the current resources matching a search (conditional create/update/references). */
   async matchIds(req: SearchRequest, limit = 2): Promise<string[]> {
+    // Conditional writes only: a store-kept type is not written through the API.
+    this.checkWritable(req.resourceType);
     const q = searchPageSql({ ...req, count: limit, offset: 0, sort: [], include: [], revinclude: [] }, this.opts.baseUrl);
     const rows = (await this.sql.query<{ id: string }>(q.text, q.values)).rows;
     return rows.slice(0, limit).map((r) => r.id);

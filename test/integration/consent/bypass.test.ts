@@ -29,8 +29,7 @@ const entryIds = (bundle: any): string[] => (bundle.entry ?? []).filter((e: any)
 const shape = (bundle: any) => ({ ...bundle, link: (bundle.link ?? []).map((l: any) => l.relation), entry: bundle.entry?.length ?? 0 });
 
 beforeAll(async () => {
-  // No background indexing: every read of AuditEvents below must index the audit journal itself.
-  fx = await startBulkGateway('postgres', { AUDIT_INDEX_QUIET_MS: '3600000' });
+  fx = await startBulkGateway('postgres');
   fhir = fx.gw.fhir;
   admin = await fx.token('sma-admin', 'system/*.cruds');
   bluecare = await fx.token('bluecare-care-mgmt', 'system/Patient.rs system/Observation.rs system/Condition.rs system/QuestionnaireResponse.cruds');
@@ -343,13 +342,40 @@ describe('audit', () => {
     expect(exportEvents.body.entry?.length ?? 0).toBeGreaterThan(0);
   });
 
-  it('an export of AuditEvents kicked off right after a disclosure includes it (the journal is indexed first)', async () => {
+  it('an export of AuditEvents kicked off right after a disclosure includes it (on record before the response)', async () => {
     const since = new Date().toISOString();
     expect((await get(`Condition/${ids.htn}`, bluecare)).status).toBe(200);
     const m = await runExport(`${fhir}/Patient/$export?_type=AuditEvent&_since=${since}`, admin);
     const events = (Object.values(await downloadAll(m, admin)).flat() as AuditEvent[]).filter((e) => e.agent?.[0]?.who?.reference === 'Organization/mco-bluecare');
     const refs = events.flatMap((e) => (e.entity ?? []).flatMap((x) => x.detail?.[0]?.valueString?.split(' ') ?? []));
     expect(refs.some((r) => r.startsWith(`Condition/${ids.htn}/_history/`))).toBe(true);
+  });
+
+  it('AuditEvents cannot be written through the API, not even by the SMA: 405, nothing changes', async () => {
+    const [ev] = (await get(`AuditEvent?entity=Patient/${ids.p}&_count=1`, admin)).body.entry.map((e: any) => e.resource);
+    const forged = { ...ev, outcomeDesc: 'disclosed 0, withheld 0' };
+    const attempts = [
+      await http('POST', `${fhir}/AuditEvent`, { ...forged, id: undefined }, as(admin)),
+      await http('PUT', `${fhir}/AuditEvent/${ev.id}`, forged, as(admin)),
+      await http('DELETE', `${fhir}/AuditEvent/${ev.id}`, undefined, as(admin)),
+      await http('PUT', `${fhir}/AuditEvent?_id=${ev.id}`, forged, as(admin)),
+    ];
+    for (const r of attempts) {
+      expect(r.status).toBe(405);
+      expect(r.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] });
+    }
+    const batch = await http('POST', fhir, { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'DELETE', url: `AuditEvent/${ev.id}` } }] }, as(admin));
+    expect(batch.body.entry[0].response.status).toMatch(/^405/);
+    expect((await get(`AuditEvent/${ev.id}`, admin)).body).toEqual(ev);
+    // The CapabilityStatement says so, and lists the search parameters the type answers.
+    const cs = (await get('metadata', admin)).body;
+    const entry = cs.rest[0].resource.find((r: any) => r.type === 'AuditEvent');
+    expect(entry.interaction.map((i: any) => i.code)).toEqual(['read', 'vread', 'history-instance', 'search-type']);
+    expect(entry.searchParam.map((p: any) => p.name).sort()).toEqual(['action', 'agent', 'altid', 'date', 'entity', 'entity-name', 'outcome', 'patient', 'policy', 'subtype', 'type']);
+    // One it does not answer is refused, not ignored (it would widen the accounting's answer).
+    const unsupported = await get('AuditEvent?site=x', admin);
+    expect(unsupported.status).toBe(400);
+    expect(unsupported.body.issue[0]).toMatchObject({ code: 'not-supported' });
   });
 
   it('AuditEvents are not disclosed to partners', async () => {

@@ -8,6 +8,7 @@ import type { Consent, Resource } from '@medplum/fhirtypes';
 import { loadPartners } from '../../../src/config/partners.js';
 import { loadPolicy } from '../../../src/config/policy.js';
 import { AuditTrail } from '../../../src/consent/audit.js';
+import { auditEventStore } from '../../../src/consent/audit-events.js';
 import { ConsentEngine } from '../../../src/consent/engine.js';
 import { factsOfStoredText, scanStored, storedFacts } from '../../../src/consent/stored-resource.js';
 import { LABELER_TAG_SYSTEM, Labeler } from '../../../src/consent/labeler.js';
@@ -109,8 +110,8 @@ afterAll(async () => {
 
 const row = (content: string, kept?: string | null) => ({ resourceType: (JSON.parse(content) as Resource).resourceType, content, facts: kept });
 
-// The audit journal indexed first: these read the AuditEvents' rows directly.
-const auditCount = async (): Promise<number> => (await audit.index(), await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'")).rows[0].n;
+// The audit trail's rows, read directly.
+const auditCount = async (): Promise<number> => (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event')).rows[0].n;
 
 /**
  * filterStored on texts, checked against filter() on the parsed resources — and, given the facts
@@ -182,14 +183,13 @@ it('writes one AuditEvent per call listing the disclosed versions', async () => 
   const before = await auditCount();
   await engine.filterStored(BLUECARE, [row(text.htn), row(text.sud)], 'bulk-export');
   expect(await auditCount()).toBe(before + 1);
-  const ev = JSON.parse(
-    (await t.db.query<{ c: string }>("SELECT content::text AS c FROM resource WHERE resource_type = 'AuditEvent' ORDER BY last_updated DESC LIMIT 1")).rows[0].c,
-  );
+  const last = (await t.db.query<{ id: string }>('SELECT id FROM audit_event ORDER BY recorded DESC, id LIMIT 1')).rows[0].id;
+  const ev = await new Repository(t.db, { typeStores: [auditEventStore] }).read<any>('AuditEvent', last);
   const htn = JSON.parse(text.htn) as Resource;
   expect(ev.entity.find((e: any) => e.detail)?.detail[0].valueString).toBe(`Condition/${htn.id}/_history/${htn.meta?.versionId}`);
   expect(ev.outcomeDesc).toBe('disclosed 1, withheld 1');
-  // Indexed for the accounting of disclosures.
-  const byPerson = await t.db.query("SELECT 1 FROM idx_reference WHERE resource_type = 'AuditEvent' AND param = 'entity' AND target_id = $1 AND id = $2", [pid.p, ev.id]);
+  // Listed for the accounting of disclosures.
+  const byPerson = await t.db.query('SELECT 1 FROM audit_event WHERE $1 = ANY(people) AND id = $2', [pid.p, ev.id]);
   expect(byPerson.rows.length).toBe(1);
 });
 

@@ -176,11 +176,8 @@ describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hoo
     expect(n.body.entry).toHaveLength(2);
     expect(n.body.entry[1]).toEqual({ fullUrl: focusUrl, request: { method: 'POST', url: 'QuestionnaireResponse' }, response: { status: '201' } });
     expect(JSON.stringify(n.body)).not.toContain('Watch');
-    // The disclosure is audited like any exchange delivery (the audit journal indexed first).
-    await hub.gw.gateway.consent.opts.audit?.index();
-    const audits = await hub.gw.gateway.db.query(
-      `SELECT 1 FROM idx_reference WHERE resource_type = 'AuditEvent' AND param = 'agent' AND target_type = 'Organization' AND target_id = 'aco-sunrise'`,
-    );
+    // The disclosure is audited like any exchange delivery.
+    const audits = await hub.gw.gateway.db.query(`SELECT 1 FROM audit_event WHERE recipient = 'aco-sunrise'`);
     expect(audits.rows.length).toBeGreaterThan(0);
   });
 
@@ -250,12 +247,8 @@ describe('change-in-condition notifications (Subscriptions R4 Backport, rest-hoo
     expect(all).not.toContain(denied.body.id);
     expect(all).toContain(next.body.id);
     // The decision is audited (the AuditEvent names people only for what it disclosed).
-    await hub.gw.gateway.consent.opts.audit?.index();
-    const audits = await hub.gw.gateway.db.query<{ content: string }>(
-      `SELECT r.content::text AS content FROM idx_reference i JOIN resource r ON r.resource_type = i.resource_type AND r.id = i.id
-       WHERE i.resource_type = 'AuditEvent' AND i.param = 'agent' AND i.target_type = 'Organization' AND i.target_id = 'aco-sunrise'`,
-    );
-    expect(audits.rows.map((r) => JSON.parse(r.content).outcomeDesc)).toContain('disclosed 0, withheld 1');
+    const audits = await hub.gw.gateway.db.query<{ disclosed: string; withheld: number }>(`SELECT disclosed, withheld FROM audit_event WHERE recipient = 'aco-sunrise'`);
+    expect(audits.rows).toContainEqual({ disclosed: '', withheld: 1 });
   });
 
   it('notifies fall-risk-elevated for the filtered person when an at-risk-for-falls Condition is recorded', async () => {

@@ -1,15 +1,6 @@
-// auditIndexRows must index an AuditEvent exactly as FHIRPath extraction of the whole event does
-// (the accounting-of-disclosures and recipient searches rely on it), while extracting only once per
-// distinct skeleton.
-import type { Resource } from '@medplum/fhirtypes';
-import { auditEventFor, auditIndexRows, packDisclosed, unpackDisclosed, type DisclosureRecord } from '../../../src/consent/audit.js';
-import { loadDefinitions } from '../../../src/fhir/definitions.js';
-import { extractIndexRows, type IndexRows } from '../../../src/fhir/store/index-extraction.js';
-
-beforeAll(() => loadDefinitions());
-
-const sorted = (rows: IndexRows): Record<string, string[]> =>
-  Object.fromEntries(Object.entries(rows).map(([k, list]) => [k, [...new Set((list as object[]).map((r) => JSON.stringify(r)))].sort()]));
+// A disclosure is one audit_event row (auditEventRow) and is read as the AuditEvent auditEventFor
+// makes of it (auditEventText): the same AuditEvent, every time. Its disclosed list is packed.
+import { auditEventFor, auditEventRow, auditEventText, packDisclosed, unpackDisclosed, type DisclosureRecord } from '../../../src/consent/audit.js';
 
 const record = (over: Partial<DisclosureRecord>): DisclosureRecord => ({
   recipient: { organizationId: 'mco-bluecare', organizationType: 'MCO', purposeOfUse: 'HPAYMT', clientId: 'bluecare-care-mgmt' },
@@ -29,18 +20,32 @@ const cases: [string, DisclosureRecord][] = [
   ['the SMA, another purpose, no client', record({ recipient: { organizationId: 'sma-state', organizationType: 'SMA', purposeOfUse: 'HOPERAT' } })],
 ];
 
-describe('auditIndexRows equals full FHIRPath extraction', () => {
+describe('an audit_event row renders as the AuditEvent of its disclosure', () => {
   for (const [name, rec] of cases) {
     it(name, () => {
       for (const recorded of ['2027-03-04T05:06:07.089Z', '2027-12-31T23:59:59.999Z']) {
-        const ev = { ...auditEventFor(rec, new Date(recorded)), id: 'a1', meta: { versionId: '1', lastUpdated: recorded } } as Resource;
-        expect(sorted(auditIndexRows(ev))).toEqual(sorted(extractIndexRows(ev)));
+        const expected = { ...auditEventFor(rec, new Date(recorded)), id: 'a1', meta: { versionId: '1', lastUpdated: recorded } };
+        const row = auditEventRow(rec, 'a1', new Date(recorded));
+        // As the database gives it back: a Date, arrays, no `resource`.
+        const text = auditEventText({ ...row, recorded: new Date(recorded) as unknown as string });
+        expect(JSON.parse(text)).toEqual(expected);
+        expect(auditEventText(row)).toBe(text); // the same text every time
       }
     });
   }
+
+  it('keeps the lists the accounting searches by, sorted and once each', () => {
+    const row = auditEventRow(record({ rules: ['tpo', 'b', 'tpo'], basedOn: ['x', 'Consent/c1', 'x'], patientIds: ['p2', 'p1'] }), 'a1', new Date(0));
+    expect(row).toMatchObject({ rules: ['b', 'tpo'], policies: ['Consent/c1', 'x'], people: ['p2', 'p1'], recipient: 'mco-bluecare', client: 'bluecare-care-mgmt', channel: 'search' });
+  });
+
+  it('serves an AuditEvent stored whole (before migration 13) as it was stored', () => {
+    const stored = '{"resourceType":"AuditEvent","id":"old","recorded":"2026-01-01T00:00:00Z"}';
+    expect(auditEventText({ ...auditEventRow(record({}), 'old', new Date(0)), resource: stored })).toBe(stored);
+  });
 });
 
-describe('the audit journal packs a disclosed list and gives it back unchanged', () => {
+describe('the audit trail packs a disclosed list and gives it back unchanged', () => {
   it.each([
     ['a search page', ['Observation/a-1/_history/1', 'Observation/b.2/_history/12', 'Condition/c/_history/3']],
     ['types interleaved, unversioned references', ['Patient/p1', 'Observation/o1/_history/2', 'Patient/p2/_history/1', 'Patient/p3']],
