@@ -461,12 +461,13 @@ const MIGRATIONS: { id: number; name: string; sql: string }[] = [
   },
 ];
 
-export async function migrate(db: Database): Promise<void> {
+/** Applies the migrations not yet applied, up to `upTo` (all by default; tests of one migration stop before it). */
+export async function migrate(db: Database, upTo = Infinity): Promise<void> {
   await db.query(`CREATE TABLE IF NOT EXISTS schema_migration (
     id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
   // One transaction per migration; an advisory lock keeps two gateway processes starting
   // together against one PostgreSQL from applying the same migration twice.
-  for (const m of MIGRATIONS) {
+  for (const m of MIGRATIONS.filter((x) => x.id <= upTo)) {
     await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(7411)');
       const done = await tx.query('SELECT 1 FROM schema_migration WHERE id = $1', [m.id]);
