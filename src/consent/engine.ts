@@ -117,7 +117,7 @@ export class ConsentEngine {
    * the caller must await it — and disclose nothing if it rejects — before any of the texts
    * reach the recipient.
    *
-   * `series` (bulk export): the AuditEvent lists as people (indexed) only those no earlier event of
+   * `series` (bulk export): the AuditEvent lists as people (searchable) only those no earlier event of
    * the series listed, and adds them to `series.listed`; it still lists every disclosed resource.
    */
   async filterStored(

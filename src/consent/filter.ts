@@ -42,9 +42,9 @@ export interface StoredFilterResult {
 
 /**
  * One disclosure made in several calls — a bulk export's pages — accounted for once: each person
- * is listed (an indexed `Patient` entity, what `AuditEvent?patient=` finds) on the first of the
+ * is listed (a `Patient` entity, what `AuditEvent?patient=` finds) on the first of the
  * series' AuditEvents that discloses their data, and only there; every event still lists all the
- * resources it disclosed (the unindexed detail) and names the series, so from the event a person's
+ * resources it disclosed (the detail, not searched) and names the series, so from the event a person's
  * search finds, the series' other events are one search away (`entity-name:exact=<id>`).
  */
 export interface DisclosureSeries {
@@ -54,7 +54,7 @@ export interface DisclosureSeries {
   listed: Set<string>;
   /**
    * When set, the series' calls are accounted in AuditEvents of at least this many disclosed
-   * resources (several pages each, fewer statements and index rows for the same record); what
+   * resources (several pages each: fewer rows and commits for the same record); what
    * is still held at the end is written by ConsentEngine.flushSeries. Without it: one per call.
    */
   eventSize?: number;

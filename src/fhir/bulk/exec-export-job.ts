@@ -53,13 +53,13 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
   try {
     const output: OutputFile[] = [];
     const audits = new PendingAudits();
-    // One accounting for the whole export: each person is indexed (AuditEvent?patient=) by the
-    // first AuditEvent that discloses their data, not by every one — the index rows were most of
-    // the audit cost. An event covers at least BULK_AUDIT_EVENT_RESOURCES (10,000) disclosed resources (several
-    // pages: fewer statements, index rows and commits for the same record), lists all it
-    // disclosed and names the export (DisclosureSeries). The Set holds the export's people's ids
-    // (~100 B each; it grows with the number of distinct people, not with the resources). A
-    // re-delivered job starts a new series (its events name the same export and index its people again).
+    // One accounting for the whole export: each person is listed (AuditEvent?patient=) by the
+    // first AuditEvent that discloses their data, not by every one. An event covers at least
+    // BULK_AUDIT_EVENT_RESOURCES (10,000) disclosed resources (several pages: fewer rows and
+    // commits for the same record), lists all it disclosed and names the export
+    // (DisclosureSeries). The Set holds the export's people's ids (~100 B each; it grows with the
+    // number of distinct people, not with the resources). A re-delivered job starts a new series
+    // (its events name the same export and list its people again).
     const series: DisclosureSeries = { id: `bulk-export/${exportId}`, listed: new Set(), eventSize: deps.config.auditEventResources };
     for (const [i, type] of job.spec.exportTypes.entries()) {
       output.push(...(await exportType(deps, job, type, `${i + 1}/${job.spec.exportTypes.length} types`, audits, series, signal)));
@@ -93,8 +93,8 @@ export async function execExportJob(deps: ExportDeps, exportId: string, signal?:
  * The AuditEvents of pages already written, still being committed: an event is written while the
  * next pages are processed. At most `limit` in flight (memory stays flat: they are already sent);
  * a failed one fails the export. Sized when each event was indexed on the spot (an event of
- * Patient pages took the database longer than Node took for the next page); since the audit
- * journal an event is one row, indexed later (consent/audit.ts).
+ * Patient pages took the database longer than Node took for the next page); an event is now one
+ * audit_event row (consent/audit.ts).
  */
 class PendingAudits {
   private readonly pending: Promise<void>[] = [];

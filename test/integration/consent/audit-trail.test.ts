@@ -42,7 +42,7 @@ function instrumented(db: Database, marker: string): { db: Database; statements:
   return { db: wrapped, statements, failNext: () => (fail = true) };
 }
 
-const JOURNAL = 'INSERT INTO audit_event';
+const INSERT = 'INSERT INTO audit_event';
 
 describe.each(STORE_KINDS)('AuditTrail (%s)', (kind) => {
   let t: TestDatabase;
@@ -54,28 +54,28 @@ describe.each(STORE_KINDS)('AuditTrail (%s)', (kind) => {
 
   const trailOn = (db: Database, opts: Partial<AuditWriteOptions> = {}): AuditTrail => new AuditTrail(db, undefined, opts);
   /** Rows on record about a person. */
-  const journalled = async (patient: string): Promise<number> =>
+  const onRecord = async (patient: string): Promise<number> =>
     (await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_event WHERE $1 = ANY(people)`, [patient])).rows[0].n;
   const search = (repo: Repository, patient: string) =>
     repo.search(parseSearchRequest('AuditEvent', [['patient', `Patient/${patient}`], ['_count', '1000']], { strict: true, defaultCount: 50, maxCount: 1000 }));
   it('a lone disclosure is one statement of one event, committed before record() resolves', async () => {
-    const i = instrumented(t.db, JOURNAL);
+    const i = instrumented(t.db, INSERT);
     await trailOn(i.db, { concurrency: 1, maxBatch: 32 }).record(record(1, 'lone'));
     expect(i.statements).toEqual([1]);
-    expect(await journalled('lone')).toBe(1);
+    expect(await onRecord('lone')).toBe(1);
   });
 
   it('disclosures recorded while a statement is in flight are written together, each one on record', async () => {
-    const i = instrumented(t.db, JOURNAL);
+    const i = instrumented(t.db, INSERT);
     const trail = trailOn(i.db, { concurrency: 1, maxBatch: 8 });
     await Promise.all(Array.from({ length: 21 }, (_, n) => trail.record(record(n, 'busy'))));
     // The first goes alone; the 20 that arrived meanwhile go 8, 8 and 4 at a time.
     expect(i.statements).toEqual([1, 8, 8, 4]);
-    expect(await journalled('busy')).toBe(21);
+    expect(await onRecord('busy')).toBe(21);
   });
 
   it('a failing statement rejects every disclosure of its group and writes none of them', async () => {
-    const i = instrumented(t.db, JOURNAL);
+    const i = instrumented(t.db, INSERT);
     const trail = trailOn(i.db, { concurrency: 1, maxBatch: 8 });
     const first = trail.record(record(0, 'failed-first'));
     i.failNext(); // the group written after the first one
@@ -84,11 +84,11 @@ describe.each(STORE_KINDS)('AuditTrail (%s)', (kind) => {
     const settled = await Promise.allSettled(group);
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected', 'rejected']);
     expect(i.statements).toEqual([1, 5]);
-    expect(await journalled('failed-first')).toBe(1);
-    expect(await journalled('failed-group')).toBe(0);
+    expect(await onRecord('failed-first')).toBe(1);
+    expect(await onRecord('failed-group')).toBe(0);
     // The trail goes on after a failure.
     await trail.record(record(9, 'after'));
-    expect(await journalled('after')).toBe(1);
+    expect(await onRecord('after')).toBe(1);
   });
 
   it('a Repository serving AuditEvents from the trail finds each disclosure as soon as record() resolves', async () => {
@@ -131,7 +131,7 @@ describe.each(STORE_KINDS)('AuditTrail (%s)', (kind) => {
     await expect(repo.updateAll([forged])).rejects.toMatchObject({ status: 405 });
     await expect(repo.delete('AuditEvent', ev.id as string)).rejects.toMatchObject({ status: 405 });
     await expect(repo.read('AuditEvent', ev.id as string)).resolves.toEqual(ev);
-    expect(await journalled('read-only')).toBe(1);
+    expect(await onRecord('read-only')).toBe(1);
     const stored = await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM resource WHERE resource_type = 'AuditEvent'");
     expect(stored.rows[0].n).toBe(0);
   });
