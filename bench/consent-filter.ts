@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     // 2. search pages, interleaved
     const searchRows: Record<string, { cpu: number[]; wall: number[] }> = {};
     for (const name of Object.keys(routers)) searchRows[name] = { cpu: [], wall: [] };
-    for (const [name, router] of Object.entries(routers)) for (let i = 0; i < 20; i++) await search(router, i); // warm-up
+    for (const router of Object.values(routers)) for (let i = 0; i < 20; i++) await search(router, i); // warm-up
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, router] of Object.entries(routers)) {
         const m = await measure(REQUESTS, (i) => search(router, i + round * REQUESTS));

@@ -447,7 +447,7 @@ function table(results: ScenarioResult[]): string {
   });
   const head = ['store', 'scenario', 'requests/s (median, range)', 'p50', 'p99', 'server CPU µs/req', 'ratio to ceiling', 'errors'];
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map((h, i) => (i >= 2 ? '---:' : '---'))), ...rows.map(line)].join('\n');
+  return [line(head), line(head.map((_h, i) => (i >= 2 ? '---:' : '---'))), ...rows.map(line)].join('\n');
 }
 
 /** The commit measured, with "+dirty" when the working tree differs from it. */

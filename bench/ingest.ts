@@ -10,7 +10,7 @@
 //
 // Input: synthetic people from the samples generator (src/ingest/samples.ts), each layout's
 // file cut to its first N data rows (a record cut in two is simply a smaller record).
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';

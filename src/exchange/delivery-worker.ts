@@ -113,7 +113,7 @@ export async function startDeliveryWorker(opts: {
   const directory = loadPartners(config.partnersFile);
   const keys = await loadGatewayKeys({ file: config.gatewayKeysFile, dataDir: config.dataDir, logger });
   const clients = createOutboundClients(directory.organizations, keys, { timeoutMs: config.exchange.requestTimeoutMs });
-  const own = opts.filter ? undefined : await workerConsentFilter(config, opts.db, directory, logger);
+  const own = opts.filter ? undefined : await workerConsentFilter(config, opts.db, directory);
   const filter = opts.filter ?? own?.filter;
   const worker = initDeliveryWorker({ db: opts.db, config: config.exchange, redisUrl: config.redisUrl, directory, clients, logger, metrics: opts.metrics, filter });
   if (!own) return worker;
@@ -134,7 +134,6 @@ async function workerConsentFilter(
   config: GatewayConfig,
   db: Database,
   directory: PartnerDirectory,
-  logger: Logger,
 ): Promise<{ filter: DisclosureFilter; close(): Promise<void> }> {
   const labeler = new Labeler({
     valueSets: loadValueSets(),

@@ -2,7 +2,6 @@
 // validation and the official SearchParameter bundle for indexing. Loaded once per process
 // (about 1.5 s and 75 MiB of heap), so callers share this one copy.
 import {
-  getResourceTypes,
   getSearchParameters,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,

@@ -98,35 +98,6 @@ export function deleteIndexSql(resourceType: string, id: string): { text: string
   return { text: `WITH ${ctes.join(', ')} DELETE FROM ${TABLES[0]} WHERE resource_type = $1 AND id = $2`, values: [resourceType, id] };
 }
 
-/**
- * One prepared statement that inserts new resources — server-made, version 1, ids never used (the
- * AuditTrail's events) — with their history and index rows. Unlike writeVersionsSql it has no
- * update or delete paths and its text is the same whatever the number of resources or rows, so it
- * is planned once per connection (planning writeVersionsSql cost PostgreSQL ~1.4 ms a statement,
- * pg_stat_statements). Returns the rows written (an id taken meanwhile is missing from them).
- */
-export function insertVersionsSql(versions: (VersionRow & { rows: IndexRows })[]): { text: string; values: unknown[] } {
-  const values: unknown[] = [
-    versions.map((v) => v.resourceType),
-    versions.map((v) => v.id),
-    versions.map((v) => v.versionId),
-    versions.map((v) => v.lastUpdated),
-    `[${versions.map((v) => v.content).join(',')}]`,
-  ];
-  const ctes = [
-    `v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) WITH ORDINALITY
-             AS v(resource_type, id, version_id, last_updated, n)
-           JOIN jsonb_array_elements($5::jsonb) WITH ORDINALITY AS c(content, n) USING (n))`,
-    `w AS (INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, content)
-           SELECT resource_type, id, version_id, last_updated, false, content FROM v
-           ON CONFLICT (resource_type, id) DO NOTHING RETURNING resource_type, id)`,
-    `h AS (INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, content)
-           SELECT v.resource_type, v.id, v.version_id, v.last_updated, false, v.content FROM v JOIN w USING (resource_type, id))`,
-    ...indexInsertCtes(versions, values),
-  ];
-  return { text: `WITH ${ctes.join(',\n')}\nSELECT resource_type, id FROM w`, values };
-}
-
 export interface VersionWrite extends VersionRow {
   /** The row exists (locked by the caller): update it and replace its index rows; else insert. */
   replace: boolean;
