@@ -210,37 +210,32 @@ async function streamWithKeyset(
   const select = selectItemsSql(input);
   await db.query(select.text, select.values);
   try {
-    let afterId = '';
-    for (;;) {
-      if (await cancelled()) throw new Cancelled();
+    await keysetPages(pageSize, cancelled, onPage, async (afterId) => {
       const q = exportPageSql({ jobId: input.jobId, resourceType: input.resourceType, afterId, limit: pageSize, transactionTime: input.transactionTime });
-      const rows = (await db.query<ExportRow>(q.text, q.values)).rows;
-      if (!rows.length) break;
-      afterId = rows[rows.length - 1].id;
-      await onPage(rows);
-      if (rows.length < pageSize) break;
-    }
+      return (await db.query<ExportRow>(q.text, q.values)).rows;
+    });
   } finally {
     await db.query('DELETE FROM bulk_export_item WHERE job_id = $1 AND resource_type = $2', [input.jobId, input.resourceType]);
   }
 }
 
 /** AuditEvents (rows of the audit trail, rendered): keyset pages in id order, on either database. */
-async function streamAuditEvents(
-  db: Database,
-  input: Parameters<typeof selectItemsSql>[0],
-  pageSize: number,
-  cancelled: () => Promise<boolean>,
-  onPage: Page,
-): Promise<void> {
+function streamAuditEvents(db: Database, input: Parameters<typeof selectItemsSql>[0], pageSize: number, cancelled: () => Promise<boolean>, onPage: Page): Promise<void> {
+  return keysetPages(pageSize, cancelled, onPage, async (afterId) =>
+    (await auditEventStore.exportPage(db, { ...input, afterId, limit: pageSize })).map((r) => ({ ...r, facts: null })),
+  );
+}
+
+/** Pages in id order, each fetched after the last id of the one before, until a short one. */
+async function keysetPages(pageSize: number, cancelled: () => Promise<boolean>, onPage: Page, fetchPage: (afterId: string) => Promise<ExportRow[]>): Promise<void> {
   let afterId = '';
   for (;;) {
     if (await cancelled()) throw new Cancelled();
-    const rows = await auditEventStore.exportPage(db, { ...input, afterId, limit: pageSize });
-    if (!rows.length) break;
+    const rows = await fetchPage(afterId);
+    if (!rows.length) return;
     afterId = rows[rows.length - 1].id;
-    await onPage(rows.map((r) => ({ ...r, facts: null })));
-    if (rows.length < pageSize) break;
+    await onPage(rows);
+    if (rows.length < pageSize) return;
   }
 }
 
