@@ -9,7 +9,8 @@
 // rendered from that row when it is read (audit-events.ts serves read, vread, history, search,
 // _include/_revinclude and export of the type). Indexed as an ordinary resource (resource,
 // history and ~16 search-index rows per event) it cost ~500-600 us of CPU per disclosure under
-// sustained load, a quarter of a search's cost (docs/benchmarks.md, "Consent engine").
+// sustained load, which held consent-on search at 0.70-0.78 of consent-off (docs/benchmarks.md,
+// "Consent engine").
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventEntity } from '@medplum/fhirtypes';
 import type { Database } from '../fhir/store/database.js';
@@ -157,7 +158,8 @@ interface PendingEvent {
  */
 export interface AuditEventRow {
   id: string;
-  recorded: string;
+  /** ISO text when written; the database gives it back as a Date. */
+  recorded: string | Date;
   recipient: string;
   client: string | null;
   purpose: string;

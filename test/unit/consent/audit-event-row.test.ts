@@ -27,7 +27,7 @@ describe('an audit_event row renders as the AuditEvent of its disclosure', () =>
         const expected = { ...auditEventFor(rec, new Date(recorded)), id: 'a1', meta: { versionId: '1', lastUpdated: recorded } };
         const row = auditEventRow(rec, 'a1', new Date(recorded));
         // As the database gives it back: a Date, arrays, no `resource`.
-        const text = auditEventText({ ...row, recorded: new Date(recorded) as unknown as string });
+        const text = auditEventText({ ...row, recorded: new Date(recorded) });
         expect(JSON.parse(text)).toEqual(expected);
         expect(auditEventText(row)).toBe(text); // the same text every time
       }
