@@ -27,10 +27,10 @@ import { loadPartners } from './config/partners.js';
 import { partnerResources } from './config/partner-resources.js';
 import { loadPolicy, type DisclosurePolicy } from './config/policy.js';
 import { AuditTrail, type DisclosureChannel } from './consent/audit.js';
-import { auditEventStore } from './consent/audit-events.js';
 import { ConsentEngine, type ConsentEngineOptions } from './consent/engine.js';
 import { clearDefaultConsentEngine, setDefaultConsentEngine } from './consent/filter.js';
 import { DisclosureContextCache } from './consent/disclosure-context-cache.js';
+import { TYPE_STORES } from './type-stores.js';
 import { createWritePath } from './write-path.js';
 import { alignmentRoutes } from './alignment/alignment-routes.js';
 import { createIngestApi, type IngestApi } from './ingest/ingest-api.js';
@@ -155,7 +155,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     },
     resourceExtensions: { Subscription: topicCapabilityExtensions() },
     instantiates: [`${BULK_IG}/CapabilityStatement/bulk-data`, SUBSCRIPTION_SERVER_R4],
-    typeStores: [auditEventStore],
+    typeStores: TYPE_STORES,
   });
   const router = new FhirRouter(repo, validator, {
     baseUrl: fhirBase,

@@ -14,7 +14,7 @@ import { exchangeWriteHook } from './exchange/exchange.js';
 import { Labeler } from './consent/labeler.js';
 import { loadValueSets } from './consent/value-sets.js';
 import { factsOfStoredText } from './consent/stored-resource.js';
-import { auditEventStore } from './consent/audit-events.js';
+import { TYPE_STORES } from './type-stores.js';
 import { riskInputWriteHook } from './risk/risk-pending.js';
 import { composeWriteHooks, type WriteHook, type WriteHookContext } from './care/write-hooks.js';
 import { changeInConditionHook } from './care/change-in-condition/intake-hook.js';
@@ -75,8 +75,7 @@ export function createWritePath(opts: WritePathOptions): WritePath {
     validate: (r) => validator.validate(r),
     baseUrl: `${config.baseUrl}/fhir`,
     afterCommit: opts.afterCommit,
-    // AuditEvents are the audit trail's rows, rendered when read; never written through the API.
-    typeStores: [auditEventStore],
+    typeStores: TYPE_STORES,
     // Found once per version, so a disclosure of it need not scan its text (stored-resource.ts).
     disclosureFacts: factsOfStoredText,
     now: opts.now,

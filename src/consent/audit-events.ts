@@ -7,12 +7,11 @@
 // answered from that constant. Anything else is refused (400), and the CapabilityStatement lists
 // exactly these.
 import { outcomes } from '../fhir/outcomes.js';
-import { splitPipes, unescapeValue, type Filter, type SearchRequest } from '../fhir/search/search-request.js';
-import { dateCond, or, Params } from '../fhir/search/search-sql.js';
+import { splitToken, unescapeValue, type Filter, type SearchRequest } from '../fhir/search/search-request.js';
+import { dateCond, likeEscape, or, Params, referenceValue } from '../fhir/search/search-sql.js';
 import type { Sql } from '../fhir/store/database.js';
-import { normalizeString, parseReference } from '../fhir/store/index-extraction.js';
-import { ID_RE } from '../fhir/store/repository.js';
-import type { StoredText, TypeStore } from '../fhir/store/type-store.js';
+import { normalizeString } from '../fhir/store/index-extraction.js';
+import type { ExportPageQuery, StoredText, TypeStore } from '../fhir/store/type-store.js';
 import { auditEventText, CHANNEL_SYSTEM, RULE_SYSTEM, type AuditEventRow } from './audit.js';
 
 const COLUMNS = `a.id, a.recorded, a.recipient, a.client, a.purpose, a.channel, a.rules, a.policies, a.people, a.series,
@@ -42,37 +41,36 @@ const PRESENT: Record<string, string> = {
   outcome: 'true',
 };
 
-const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+/**
+ * The reference parameters, by the column behind them: the type they refer to, what a row refers
+ * to (`_include`), and a row referring to any of the ids bound at `ids` (search, `_revinclude`).
+ */
+const REFERENCES: Record<string, { type: string; targets: string; refersTo: (ids: string) => string }> = {
+  patient: { type: 'Patient', targets: 'a.people', refersTo: (ids) => `a.people && ${ids}::text[]` },
+  entity: { type: 'Patient', targets: 'a.people', refersTo: (ids) => `a.people && ${ids}::text[]` },
+  agent: { type: 'Organization', targets: 'ARRAY[a.recipient]', refersTo: (ids) => `a.recipient = ANY(${ids}::text[])` },
+};
 
 /** Ids of `type` a reference search value names (`Type/id`, an absolute URL on this base, or an id). */
 function referencedIds(f: Filter, type: string, baseUrl: string): string[] {
-  const ids: string[] = [];
-  for (const v of f.values) {
-    const raw = unescapeValue(v);
-    const local = raw.startsWith(`${baseUrl}/`) ? raw.slice(baseUrl.length + 1) : raw;
-    const parsed = /^https?:|^urn:/.test(local) ? undefined : parseReference(local);
-    if (parsed) {
-      if (parsed.type === type) ids.push(parsed.id);
-    } else if (ID_RE.test(local) && (!f.modifier || f.modifier === type)) ids.push(local);
-  }
-  return ids;
+  return f.values.flatMap((v) => {
+    const ref = referenceValue(v, f.modifier, baseUrl);
+    return 'id' in ref && (ref.type === undefined || ref.type === type) ? [ref.id] : [];
+  });
 }
 
 /** A token value against one fixed system|code (R4 search.html#token). */
 function tokenIs(v: string, system: string, code: string): boolean {
-  const parts = splitPipes(v);
-  if (parts.length === 1) return parts[0] === code;
-  const [s, c] = [parts[0], parts.slice(1).join('|')];
-  return s === system && (c === '' || c === code);
+  const t = splitToken(v);
+  return t.system === undefined ? t.code === code : t.system === system && (t.code === '' || t.code === code);
 }
 
 function subtypeCond(v: string, p: Params): string {
-  const parts = splitPipes(v);
-  if (parts.length === 1) {
-    const code = p.add(parts[0]);
-    return `(a.channel = ${code} OR ${code} = ANY(a.rules))`;
+  const { system, code } = splitToken(v);
+  if (system === undefined) {
+    const c = p.add(code);
+    return `(a.channel = ${c} OR ${c} = ANY(a.rules))`;
   }
-  const [system, code] = [parts[0], parts.slice(1).join('|')];
   if (system === CHANNEL_SYSTEM) return code === '' ? 'true' : `a.channel = ${p.add(code)}`;
   if (system === RULE_SYSTEM) return code === '' ? 'cardinality(a.rules) > 0' : `${p.add(code)} = ANY(a.rules)`;
   return 'false';
@@ -96,17 +94,15 @@ function filterCond(f: Filter, p: Params, baseUrl: string): string {
     case 'date':
       return or(f.values.map((v) => dateCond('a.recorded', 'a.recorded', v, p)));
     case 'patient':
-    case 'entity': {
-      const ids = referencedIds(f, 'Patient', baseUrl);
-      return ids.length ? `a.people && ${p.add(ids)}::text[]` : 'false';
-    }
+    case 'entity':
     case 'agent': {
-      const ids = referencedIds(f, 'Organization', baseUrl);
-      return ids.length ? `a.recipient = ANY(${p.add(ids)}::text[])` : 'false';
+      const ref = REFERENCES[f.code];
+      const ids = referencedIds(f, ref.type, baseUrl);
+      return ids.length ? ref.refersTo(p.add(ids)) : 'false';
     }
     case 'altid': {
       // agent.altId is a string: only a value with no system matches it.
-      const codes = f.values.map(splitPipes).flatMap((parts) => (parts.length === 1 ? [parts[0]] : parts[0] === '' ? [parts.slice(1).join('|')] : []));
+      const codes = f.values.map(splitToken).flatMap((t) => (t.system ? [] : [t.code]));
       // No client (NULL) matches no value, and so matches :not.
       return negate(codes.length ? `COALESCE(a.client = ANY(${p.add(codes)}::text[]), false)` : 'false');
     }
@@ -146,23 +142,10 @@ function orderSql(req: SearchRequest): string {
 
 const text = (row: AuditEventRow): StoredText => ({ id: row.id, content: auditEventText(row) });
 
-/** What bulk export asks of the type (fhir/bulk/exec-export-job.ts). */
-export interface AuditEventExportPage {
-  jobId: string;
-  since?: string;
-  transactionTime: string;
-  /** `_typeFilter` criteria, OR-ed. */
-  typeFilters: SearchRequest[];
-  baseUrl: string;
-  /** Keyset: ids after this one, in id order. */
-  afterId: string;
-  limit: number;
-}
-
 class AuditEventStore implements TypeStore {
   readonly resourceType = 'AuditEvent';
   readonly searchParams = Object.keys(PRESENT).filter((c) => !c.startsWith('_'));
-  readonly includes = ['agent', 'entity', 'patient'];
+  readonly includes = Object.keys(REFERENCES).sort();
 
   async read(sql: Sql, id: string): Promise<{ content: string; lastUpdated: string } | undefined> {
     const row = (await sql.query<AuditEventRow>(`SELECT ${COLUMNS} FROM audit_event a WHERE a.id = $1`, [id], { prepare: true })).rows[0];
@@ -186,26 +169,23 @@ class AuditEventStore implements TypeStore {
   }
 
   async references(sql: Sql, ids: string[], param: string): Promise<{ resourceType: string; id: string }[]> {
-    const column = param === 'agent' ? 'ARRAY[a.recipient]' : param === 'patient' || param === 'entity' ? 'a.people' : undefined;
-    if (!column || !ids.length) return [];
-    const type = param === 'agent' ? 'Organization' : 'Patient';
-    const rows = (await sql.query<{ id: string }>(`SELECT DISTINCT unnest(${column}) AS id FROM audit_event a WHERE a.id = ANY($1::text[])`, [ids])).rows;
-    return rows.filter((r) => r.id).map((r) => ({ resourceType: type, id: r.id }));
+    const ref = REFERENCES[param];
+    if (!ref || !ids.length) return [];
+    const rows = (await sql.query<{ id: string }>(`SELECT DISTINCT unnest(${ref.targets}) AS id FROM audit_event a WHERE a.id = ANY($1::text[])`, [ids])).rows;
+    return rows.filter((r) => r.id).map((r) => ({ resourceType: ref.type, id: r.id }));
   }
 
   async referring(sql: Sql, param: string, targetType: string, targetIds: string[]): Promise<StoredText[]> {
-    let cond: string | undefined;
-    if ((param === 'patient' || param === 'entity') && targetType === 'Patient') cond = 'a.people && $1::text[]';
-    if (param === 'agent' && targetType === 'Organization') cond = 'a.recipient = ANY($1::text[])';
-    if (!cond || !targetIds.length) return [];
-    return (await sql.query<AuditEventRow>(`SELECT ${COLUMNS} FROM audit_event a WHERE ${cond} ORDER BY a.recorded, a.id`, [targetIds])).rows.map(text);
+    const ref = REFERENCES[param];
+    if (ref?.type !== targetType || !targetIds.length) return [];
+    return (await sql.query<AuditEventRow>(`SELECT ${COLUMNS} FROM audit_event a WHERE ${ref.refersTo('$1')} ORDER BY a.recorded, a.id`, [targetIds])).rows.map(text);
   }
 
   /**
    * A page of an export's AuditEvents: those about the job's people (bulk_export_patient),
    * recorded after `since` and not after the transaction time, matching a `_typeFilter`.
    */
-  async exportPage(sql: Sql, q: AuditEventExportPage): Promise<StoredText[]> {
+  async exportPage(sql: Sql, q: ExportPageQuery): Promise<StoredText[]> {
     const p = new Params();
     const conds = [
       `a.id > ${p.add(q.afterId)}`,

@@ -20,7 +20,7 @@ export interface CapabilityOptions {
   /** Canonical CapabilityStatements this server implements (e.g. Bulk Data's). */
   instantiates?: string[];
   /** Types kept in stores of their own (type-store.ts): read-only, and only their search parameters. */
-  typeStores?: TypeStore[];
+  typeStores?: readonly TypeStore[];
   /** Fixed date for reproducible output. */
   date?: string;
 }

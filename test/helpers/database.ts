@@ -20,18 +20,29 @@ export async function openTestDatabase(kind: StoreKind): Promise<TestDatabase> {
     const db = await openDatabase({ dataDir: '', inMemory: true });
     return { db, drop: () => db.close() };
   }
-  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const schema = newSchemaName();
   const db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, dataDir: '', schema });
   return {
     db,
     async drop() {
       await db.close();
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
+      await dropSchema(schema);
     },
   };
+}
+
+/** A fresh schema name for one suite's tables. */
+export const newSchemaName = (): string => `t_${randomBytes(6).toString('hex')}`;
+
+/** Drops a test schema with everything in it (its own connection: the suite's may be closed). */
+export async function dropSchema(schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await c.end();
+  }
 }
 
 /** A digest of every table: proof that a failed request changed nothing. */

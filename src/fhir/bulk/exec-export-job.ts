@@ -8,7 +8,6 @@
 // `_elements` or when the filter must (parse + stringify would halve the throughput: perf-ceilings.md).
 import type { Resource } from '@medplum/fhirtypes';
 import type { BulkExportConfig } from '../../config/env.js';
-import { auditEventStore } from '../../consent/audit-events.js';
 import type { ConsentEngine } from '../../consent/engine.js';
 import { filterStoredForRecipient, flushSeriesForRecipient, type DisclosureSeries, type Recipient } from '../../consent/filter.js';
 import type { Logger } from '../../logger.js';
@@ -20,6 +19,8 @@ import { exportJobs, type ExportJob, type OutputFile } from './export-job.js';
 import { exportPageSql, exportStreamSql, selectItemsSql } from './export-query.js';
 import type { ExportStorage } from './export-storage.js';
 import { NdjsonFileWriter } from './ndjson-file-writer.js';
+import type { TypeStore } from '../store/type-store.js';
+import { typeStoreOf } from '../../type-stores.js';
 
 export interface ExportDeps {
   db: Database;
@@ -144,7 +145,8 @@ async function exportType(
   };
   const cancelled = async (): Promise<boolean> => signal?.aborted === true || (await exportJobs.status(db, job.id)) !== 'running';
   try {
-    if (type === auditEventStore.resourceType) await streamAuditEvents(db, input, config.pageSize, cancelled, onPage);
+    const store = typeStoreOf(type);
+    if (store) await streamTypeStore(db, store, input, config.pageSize, cancelled, onPage);
     else if (db.kind === 'postgres') await streamWithCursor(db, exportStreamSql(input), config.pageSize, cancelled, onPage);
     else await streamWithKeyset(db, input, config.pageSize, cancelled, onPage);
     deps.logger.debug({ exportId: job.id, type, resources: total }, 'export type written');
@@ -219,11 +221,9 @@ async function streamWithKeyset(
   }
 }
 
-/** AuditEvents (rows of the audit trail, rendered): keyset pages in id order, on either database. */
-function streamAuditEvents(db: Database, input: Parameters<typeof selectItemsSql>[0], pageSize: number, cancelled: () => Promise<boolean>, onPage: Page): Promise<void> {
-  return keysetPages(pageSize, cancelled, onPage, async (afterId) =>
-    (await auditEventStore.exportPage(db, { ...input, afterId, limit: pageSize })).map((r) => ({ ...r, facts: null })),
-  );
+/** A type kept in a table of its own (AuditEvent): its store's keyset pages, on either database. */
+function streamTypeStore(db: Database, store: TypeStore, input: Parameters<typeof selectItemsSql>[0], pageSize: number, cancelled: () => Promise<boolean>, onPage: Page): Promise<void> {
+  return keysetPages(pageSize, cancelled, onPage, async (afterId) => (await store.exportPage(db, { ...input, afterId, limit: pageSize })).map((r) => ({ ...r, facts: null })));
 }
 
 /** Pages in id order, each fetched after the last id of the one before, until a short one. */

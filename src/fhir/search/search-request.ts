@@ -97,6 +97,15 @@ export function splitPipes(v: string): string[] {
 
 export const unescapeValue = (v: string): string => splitPipes(v).join('|');
 
+/**
+ * A token value's parts (R4 search.html#token): `code` alone (any system: `system` undefined),
+ * `|code` (no system: `system` ''), `system|` (`code` ''), or `system|code`.
+ */
+export function splitToken(v: string): { system?: string; code: string } {
+  const parts = splitPipes(v);
+  return parts.length === 1 ? { code: parts[0] } : { system: parts[0], code: parts.slice(1).join('|') };
+}
+
 export function splitPrefix(v: string): { prefix: Prefix; rest: string } {
   const p = v.slice(0, 2) as Prefix;
   if (PREFIXES.has(p) && v.length > 2 && /[0-9-]/.test(v[2])) return { prefix: p, rest: v.slice(2) };

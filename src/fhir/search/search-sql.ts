@@ -3,7 +3,7 @@
 import { dateRange } from '../store/dates.js';
 import { normalizeString, parseReference } from '../store/index-extraction.js';
 import { outcomes } from '../outcomes.js';
-import { splitPipes, splitPrefix, unescapeValue, type Filter, type Prefix, type SearchRequest } from './search-request.js';
+import { splitPipes, splitPrefix, splitToken, unescapeValue, type Filter, type Prefix, type SearchRequest } from './search-request.js';
 
 export class Params {
   readonly values: unknown[] = [];
@@ -27,7 +27,7 @@ let aliasSeq = 0;
 const nextAlias = (): string => `i${++aliasSeq % 1000}`;
 
 /** Escapes LIKE wildcards so a value like "50%_off" matches itself. */
-const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+export const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function exists(table: string, owner: string, p: Params, param: string, cond: string, a: string): string {
   return `EXISTS (SELECT 1 FROM ${table} ${a} WHERE ${a}.resource_type = ${owner}.resource_type AND ${a}.id = ${owner}.id AND ${a}.param = ${p.add(param)}${cond ? ` AND (${cond})` : ''})`;
@@ -66,14 +66,27 @@ export function filterSql(f: Filter, owner: string, p: Params, baseUrl: string):
   return exists(table, owner, p, f.code, or(conds), a);
 }
 
+/**
+ * What a reference search value names: a resource (`Type/id`, also as an absolute URL on this
+ * base), an id alone (of the type modifier's type when there is one: `type` undefined otherwise),
+ * or anything else by URL.
+ */
+export function referenceValue(v: string, modifier: string | undefined, baseUrl: string): { type?: string; id: string } | { url: string } {
+  const raw = unescapeValue(v);
+  const local = raw.startsWith(`${baseUrl}/`) ? raw.slice(baseUrl.length + 1) : raw;
+  const parsed = /^https?:|^urn:/.test(local) ? undefined : parseReference(local);
+  if (parsed) return { type: parsed.type, id: parsed.id };
+  if (/^[A-Za-z0-9\-.]{1,64}$/.test(local)) return { type: modifier && modifier !== 'missing' ? modifier : undefined, id: local };
+  return { url: raw };
+}
+
 export const or = (conds: string[]): string => (conds.length === 1 ? conds[0] : `(${conds.map((c) => `(${c})`).join(' OR ')})`);
 
 function valueCond(f: Filter, a: string, v: string, p: Params, baseUrl: string): string {
   switch (f.type) {
     case 'token': {
-      const parts = splitPipes(v);
-      if (parts.length === 1) return `${a}.code = ${p.add(parts[0])}`;
-      const [system, code] = [parts[0], parts.slice(1).join('|')];
+      const { system, code } = splitToken(v);
+      if (system === undefined) return `${a}.code = ${p.add(code)}`;
       if (system === '') return `${a}.system IS NULL AND ${a}.code = ${p.add(code)}`;
       if (code === '') return `${a}.system = ${p.add(system)}`;
       return `${a}.system = ${p.add(system)} AND ${a}.code = ${p.add(code)}`;
@@ -91,16 +104,9 @@ function valueCond(f: Filter, a: string, v: string, p: Params, baseUrl: string):
       return `${a}.value = ${p.add(raw)}`;
     }
     case 'reference': {
-      const raw = unescapeValue(v);
-      const local = raw.startsWith(`${baseUrl}/`) ? raw.slice(baseUrl.length + 1) : raw;
-      const typeModifier = f.modifier && f.modifier !== 'missing' ? f.modifier : undefined;
-      const parsed = /^https?:|^urn:/.test(local) ? undefined : parseReference(local);
-      if (parsed) return `${a}.target_type = ${p.add(parsed.type)} AND ${a}.target_id = ${p.add(parsed.id)}`;
-      if (/^[A-Za-z0-9\-.]{1,64}$/.test(local)) {
-        const typeCond = typeModifier ? ` AND ${a}.target_type = ${p.add(typeModifier)}` : '';
-        return `${a}.target_id = ${p.add(local)}${typeCond}`;
-      }
-      return `${a}.url = ${p.add(raw)}`;
+      const ref = referenceValue(v, f.modifier, baseUrl);
+      if ('url' in ref) return `${a}.url = ${p.add(ref.url)}`;
+      return `${ref.type === undefined ? '' : `${a}.target_type = ${p.add(ref.type)} AND `}${a}.target_id = ${p.add(ref.id)}`;
     }
     case 'date':
       return dateCond(`${a}.low`, `${a}.high`, v, p);

@@ -50,7 +50,7 @@ export interface RepositoryOptions {
    * Types kept in tables of their own and served read-only (type-store.ts): reads, searches and
    * includes of such a type go to its store, writes of it are refused (405). AuditEvent.
    */
-  typeStores?: TypeStore[];
+  typeStores?: readonly TypeStore[];
   /**
    * What a reader of a version's stored text will need to know (the consent engine's disclosure
    * facts), found from that text when the version is written and kept with it (index-writer.ts

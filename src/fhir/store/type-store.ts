@@ -1,7 +1,8 @@
 // A resource type kept outside the resource tables, in a table of its own, and served read-only
 // through the API: the Repository hands it the reads, searches and includes of its type and
-// refuses writes (the gateway writes it itself). AuditEvent is the one such type
-// (consent/audit-events.ts): one row per disclosure, rendered as an AuditEvent when read.
+// refuses writes (the gateway writes it itself); bulk export reads it through exportPage.
+// AuditEvent is the one such type (consent/audit-events.ts): one row per disclosure, rendered as
+// an AuditEvent when read.
 import type { SearchRequest } from '../search/search-request.js';
 import type { Sql } from './database.js';
 
@@ -24,4 +25,19 @@ export interface TypeStore {
   references(sql: Sql, ids: string[], param: string): Promise<{ resourceType: string; id: string }[]>;
   /** `_revinclude`: its resources that refer to `targetType`/`targetIds` through `param`. */
   referring(sql: Sql, param: string, targetType: string, targetIds: string[]): Promise<StoredText[]>;
+  /** Bulk export: a page, in id order, of those in the export's patients' compartment. */
+  exportPage(sql: Sql, q: ExportPageQuery): Promise<StoredText[]>;
+}
+
+/** What bulk export asks of a type store (fhir/bulk/exec-export-job.ts). */
+export interface ExportPageQuery {
+  jobId: string;
+  since?: string;
+  transactionTime: string;
+  /** `_typeFilter` criteria, OR-ed. */
+  typeFilters: SearchRequest[];
+  baseUrl: string;
+  /** Keyset: ids after this one, in id order. */
+  afterId: string;
+  limit: number;
 }

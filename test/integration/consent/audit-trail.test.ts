@@ -35,7 +35,7 @@ function instrumented(db: Database, marker: string): { db: Database; statements:
       if (!fail) return run<T>(text, params, opts);
       fail = false;
       // A real failing statement: its writes roll back inside PostgreSQL / PGlite.
-      return run<T>(`${text} UNION ALL SELECT ${text.includes('resource_history') ? 'NULL, ' : ''}1 / 0`, params, opts);
+      return run<T>(`${text} UNION ALL SELECT 1 / 0`, params, opts);
     }) as Database['query'];
   wrapped.query = wrap(db.query.bind(db));
   wrapped.transaction = (fn) => db.transaction((tx) => fn({ ...tx, query: wrap(tx.query.bind(tx)) }));

@@ -2,9 +2,7 @@
 // AuditEvents already indexed as resources (kept whole, their resource, history and index rows
 // removed). Afterwards both are read, searched and exported as before: the journal's as the
 // AuditEvent auditEventFor makes, the indexed ones exactly as they were stored.
-import { randomBytes } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
-import pg from 'pg';
 import { auditEventFor, packDisclosed, type DisclosureRecord } from '../../../src/consent/audit.js';
 import { auditEventStore } from '../../../src/consent/audit-events.js';
 import { loadDefinitions } from '../../../src/fhir/definitions.js';
@@ -12,7 +10,7 @@ import { parseSearchRequest } from '../../../src/fhir/search/search-request.js';
 import { openPglite, openPostgres, type Database } from '../../../src/fhir/store/database.js';
 import { migrate } from '../../../src/fhir/store/migrations.js';
 import { Repository } from '../../../src/fhir/store/repository.js';
-import { STORE_KINDS, TEST_DATABASE_URL } from '../../helpers/database.js';
+import { dropSchema, newSchemaName, STORE_KINDS, TEST_DATABASE_URL } from '../../helpers/database.js';
 
 const record = (patient: string, over: Partial<DisclosureRecord> = {}): DisclosureRecord => ({
   recipient: { organizationId: 'mco-bluecare', organizationType: 'MCO', purposeOfUse: 'HPAYMT', clientId: 'bluecare-care-mgmt' },
@@ -32,19 +30,14 @@ describe.each(STORE_KINDS)('migration 13: the audit moves to audit_event (%s)', 
     loadDefinitions();
     if (kind === 'pglite') db = await openPglite({});
     else {
-      schema = `t_${randomBytes(6).toString('hex')}`;
+      schema = newSchemaName();
       db = await openPostgres({ connectionString: TEST_DATABASE_URL, schema });
     }
     await migrate(db, 12);
   });
   afterAll(async () => {
     await db?.close();
-    if (schema) {
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    if (schema) await dropSchema(schema);
   });
 
   it('moves journal rows and indexed AuditEvents, removes their resource rows, and serves both', async () => {
